@@ -1,0 +1,352 @@
+"""The experiments as data: settings 1-4, the rows of Tables 1 and 2, saved runs.
+
+A *run* trains one model on one input view of one split and evaluates it in every
+setting it serves: the multimodal models are trained once and scored both with their
+tags (setting 3) and with the tags zeroed (setting 4), with the same probe. Each finished
+run is written to ``out_dir`` at once (atomically) and found again by a key that hashes
+everything it depends on, so rerunning a command, or a later book chapter, reuses it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .config import Preset, get_preset
+from .data import Split, check_available, load_split
+from .evaluate import encode, fit_probe, score
+from .models import Modality, build_model
+from .paper import paper_value
+from .train import pick_device, train
+
+RUNS_FORMAT = 1  # bump when a change invalidates saved runs
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a model sees the data (paper section 4.3)."""
+
+    number: int
+    view: str  # "x": image only; "xw": x and w concatenated; "x+w": two modalities
+    zero_at_test: tuple[str, ...]
+    description: str
+
+
+SETTINGS = {
+    1: Setting(1, "x", (), "image only, train and test"),
+    2: Setting(2, "xw", (), "image and tags concatenated into one input (Gaussian decoder)"),
+    3: Setting(3, "x+w", (), "image and tags as two modalities, train and test"),
+    4: Setting(4, "x+w", ("w",), "trained on both; tested with the tags set to zero"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One cell row of the paper's tables: a model in a setting."""
+
+    table: int
+    model: str
+    setting: int
+
+
+TABLE_ROWS = (
+    Row(1, "AE", 1), Row(1, "AE", 2), Row(1, "VAE", 1), Row(1, "VAE", 2),
+    Row(2, "MAE", 3), Row(2, "MAE", 4), Row(2, "MVAE", 3), Row(2, "MVAE", 4),
+)
+MULTIMODAL = ("MAE", "MVAE")
+
+
+def check_row(row: Row) -> None:
+    if row.setting not in SETTINGS:
+        raise ValueError(f"setting must be 1-4; found {row.setting}")
+    multimodal_setting = SETTINGS[row.setting].view == "x+w"
+    if (row.model in MULTIMODAL) != multimodal_setting:
+        raise ValueError(
+            f"{row.model} does not run in setting {row.setting}: AE and VAE take settings 1-2, "
+            "MAE and MVAE settings 3-4"
+        )
+
+
+def view_data(split: Split, view: str) -> tuple[list[Modality], dict, dict]:
+    """Modalities and train / test inputs of ``split`` as a model of ``view`` reads them."""
+    x, w = split.modalities
+    if view == "x":
+        return [x], {"x": split.train["x"]}, {"x": split.test["x"]}
+    if view == "xw":  # one vector, one Gaussian decoder; standardised x beside binary w
+        joined = Modality("xw", x.dim + w.dim, "gaussian")
+        cat = lambda d: {"xw": np.concatenate([d["x"], d["w"]], axis=1)}  # (n, Dx + Dw)
+        return [joined], cat(split.train), cat(split.test)
+    if view == "x+w":
+        return [x, w], dict(split.train), dict(split.test)
+    raise ValueError(f"unknown view {view!r}")
+
+
+def run_key(dataset: str, split: int, model: str, view: str, preset: Preset, encode_mode: str) -> str:
+    """File stem for a run: readable prefix plus a hash of everything the run depends on."""
+    spec = {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
+            "model_config": asdict(preset.model), "train_config": asdict(preset.train),
+            "encode_mode": encode_mode}
+    digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{model}-{view.replace('+', '_')}-split{split}-{digest}"
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@dataclass
+class Run:
+    """A finished run: its record (configs, history, metrics, timings) and where its latents are."""
+
+    record: dict
+    path: Path
+
+    @property
+    def history(self) -> list[dict]:
+        return self.record["history"]
+
+    @property
+    def metrics(self) -> dict[int, dict[str, float]]:
+        return {int(s): m for s, m in self.record["metrics"].items()}
+
+    def latents(self) -> dict[str, np.ndarray]:
+        """Test-set codes per setting (``"z_test_s3"``...) and the test labels ``"y_test"``."""
+        with np.load(self.path.with_suffix(".npz")) as f:
+            return dict(f)
+
+
+def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
+                       device=None, encode_mode: str = "sample", progress: bool = True) -> tuple[dict, dict]:
+    """Train ``model_kind`` on ``view`` of ``split`` and score it in every setting of that view."""
+    modalities, train_in, test_in = view_data(split, view)
+    torch.manual_seed(preset.train.seed)  # the initial weights come from the seed too
+    model = build_model(model_kind, modalities, preset.model)
+    t0 = time.perf_counter()
+    history = train(model, train_in, preset.train, device=device, progress=progress,
+                    desc=f"{model_kind} {view} split {split.index}")
+    t1 = time.perf_counter()
+    seed = preset.train.seed + 1  # the sampling noise at test time is seeded too
+    z_train = encode(model, train_in, encode_mode, seed=seed)
+    settings = [s for s in SETTINGS.values() if s.view == view]
+    z_test = {s.number: encode(model, test_in, encode_mode, seed=seed + 1, zero=s.zero_at_test)
+              for s in settings}
+    t2 = time.perf_counter()
+    probe = fit_probe(z_train, split.y_train)  # one probe, reused by every setting of the run
+    metrics = {s: score(split.y_test, probe.decision_function(z)) for s, z in z_test.items()}
+    t3 = time.perf_counter()
+    record = {
+        "dataset": split.name, "split": split.index, "model": model_kind, "view": view,
+        "preset": preset.name, "model_config": asdict(preset.model), "train_config": asdict(preset.train),
+        "encode_mode": encode_mode, "n_params": sum(p.numel() for p in model.parameters()),
+        "history": history, "metrics": {str(s): m for s, m in metrics.items()},
+        "timing_s": {"train": t1 - t0, "encode": t2 - t1, "probe": t3 - t2},
+    }
+    latents = {f"z_test_s{s}": z for s, z in z_test.items()}
+    latents["y_test"] = split.y_test
+    return record, latents
+
+
+def resolve_preset(preset: str | Preset, epochs: int | None = None) -> Preset:
+    """A preset given by name or object, with its epoch count replaced when ``epochs`` is given."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    return preset if epochs is None else preset.with_epochs(epochs)
+
+
+def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset, out_dir,
+             encode_mode: str) -> Path:
+    """Where the run serving ``model`` in ``setting`` is saved (a .json record beside a .npz)."""
+    view = SETTINGS[setting].view
+    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset, encode_mode) + ".json")
+
+
+def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
+             epochs: int | None = None, out_dir="mvae_runs", encode_mode: str = "sample", **_) -> Run | None:
+    """The saved run for these arguments (as :func:`get_run` takes them), or None."""
+    path = run_path(dataset, model, setting, split, resolve_preset(preset, epochs), out_dir, encode_mode)
+    if path.exists() and path.with_suffix(".npz").exists():
+        return Run(json.loads(path.read_text()), path)
+    return None
+
+
+def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
+            epochs: int | None = None, out_dir: str | os.PathLike = "mvae_runs", device=None,
+            encode_mode: str = "sample", data_root=None, progress: bool = True,
+            data: Split | None = None) -> Run:
+    """The saved run serving ``model`` in ``setting`` on one split; trains it if not saved yet.
+
+    ``data`` is the split already loaded; by default it is loaded from ``dataset`` when
+    the run must be trained.
+    """
+    check_row(Row(0, model, setting))
+    preset = resolve_preset(preset, epochs)
+    saved = find_run(dataset, model, setting, split, preset, None, out_dir, encode_mode)
+    if saved is not None:
+        return saved
+    path = run_path(dataset, model, setting, split, preset, out_dir, encode_mode)
+    view = SETTINGS[setting].view
+    if data is None:
+        data = load_split(dataset, split, data_root)
+    device = pick_device(device)
+    with single_threaded(device):
+        record, latents = train_and_evaluate(data, model, view, preset, device, encode_mode, progress)
+    _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **latents))
+    _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))  # last: marks done
+    return Run(record, path)
+
+
+@dataclass
+class Results:
+    """Tidy results: one dict per (model, setting, split, metric) with its value."""
+
+    rows: list[dict]
+    dataset: str
+    timing_s: dict[str, float]
+
+    def summary(self) -> list[dict]:
+        """Mean and sample std over splits per (table, model, setting, metric), with the paper's value."""
+        groups: dict[tuple, list[float]] = {}
+        for r in self.rows:
+            groups.setdefault((r["table"], r["model"], r["setting"], r["metric"]), []).append(r["value"])
+        return [
+            {"table": t, "model": m, "setting": s, "metric": k, "mean": statistics.fmean(v),
+             "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n_splits": len(v),
+             "paper": paper_value(m, s, k)}
+            for (t, m, s, k), v in groups.items()
+        ]
+
+    def cell(self, model: str, setting: int, metric: str = "lrap") -> dict:
+        """The summary entry for one table cell."""
+        for r in self.summary():
+            if (r["model"], r["setting"], r["metric"]) == (model, setting, metric):
+                return r
+        raise KeyError(f"no result for {model} in setting {setting} ({metric})")
+
+    def to_json(self, path) -> None:
+        blob = {"dataset": self.dataset, "rows": self.rows, "summary": self.summary(), "timing_s": self.timing_s}
+        _atomic_write(Path(path), lambda f: f.write(json.dumps(blob, indent=1).encode()))
+
+    def to_csv(self, path) -> None:
+        cols = ["dataset", "table", "model", "setting", "split", "metric", "value"]
+        lines = [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in self.rows]
+        _atomic_write(Path(path), lambda f: f.write(("\n".join(lines) + "\n").encode()))
+
+
+def default_workers(device) -> int:
+    """Parallel training processes: one per CPU core, or one on a GPU.
+
+    On the CPU every run trains single-threaded (see :func:`single_threaded`), so runs
+    are spread over the cores instead: the bundled data's models are small, a step is
+    dominated by per-operation overhead that more threads do not shorten, and two
+    processes on two cores train two models in the time of one.
+    """
+    return 1 if pick_device(device).type == "cuda" else max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def single_threaded(device: torch.device):
+    """Run a CPU training on one thread, restoring the caller's setting afterwards.
+
+    Parallel runs then never compete for cores, and a run computes the same way whether
+    it went alone or beside others (one thread: one fixed order of floating-point sums).
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list[int] = 5,
+              preset: str | Preset = "small", epochs: int | None = None, out_dir="mvae_runs",
+              device=None, encode_mode: str = "sample", data_root=None, progress: bool = True,
+              workers: int | None = None) -> Results:
+    """Run (or load) every row on every split; return tidy results.
+
+    Each model is trained once per split and view (settings 3 and 4 share a run); runs
+    already saved in ``out_dir`` are loaded, the others trained, ``workers`` at a time
+    in separate processes (default: :func:`default_workers`).
+    """
+    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
+    if not splits:
+        raise ValueError("no splits asked for")
+    for row in rows:
+        check_row(row)
+    device = pick_device(device)
+    workers = default_workers(device) if workers is None else workers
+    timing = {"train": 0.0, "encode": 0.0, "probe": 0.0}
+
+    def job(k: int, row: Row) -> dict:
+        return dict(dataset=dataset, model=row.model, setting=row.setting, split=k, preset=preset,
+                    epochs=epochs, out_dir=out_dir, device=device, encode_mode=encode_mode,
+                    data_root=data_root)
+
+    runs: dict[tuple, Run] = {}  # (split, model, view) -> run; one per trained model
+    todo = {}
+    for k in splits:
+        for row in rows:
+            key = (k, row.model, SETTINGS[row.setting].view)
+            if key not in runs and key not in todo:
+                saved = find_run(**job(k, row))
+                if saved is not None:
+                    runs[key] = saved
+                else:
+                    todo[key] = job(k, row)
+    if todo:
+        check_available(dataset, splits, data_root)
+    for key, run in _train_all(todo, workers, progress):
+        runs[key] = run
+        for phase, s in run.record["timing_s"].items():
+            timing[phase] += s
+    tidy = [
+        {"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting, "split": k,
+         "metric": metric, "value": value}
+        for k in splits for row in rows
+        for metric, value in runs[(k, row.model, SETTINGS[row.setting].view)].metrics[row.setting].items()
+    ]
+    return Results(tidy, dataset, timing)
+
+
+def _train_all(todo: dict[tuple, dict], workers: int, progress: bool):
+    """Train the missing runs, yielding ``(key, run)`` as each finishes (and is saved)."""
+    if workers <= 1 or len(todo) <= 1:
+        loaded: dict[int, Split] = {}
+        for key, kwargs in todo.items():
+            k = kwargs["split"]
+            if k not in loaded:
+                loaded[k] = load_split(kwargs["dataset"], k, kwargs["data_root"])
+            yield key, get_run(**kwargs, progress=progress, data=loaded[k])
+        return
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(get_run, **kwargs, progress=False): key for key, kwargs in todo.items()}
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="runs", disable=not progress,
+                               leave=False, dynamic_ncols=True):
+                yield futures[future], future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # runs already saved stay saved
+            raise

@@ -1,0 +1,248 @@
+"""The networks: AE, VAE (one input) and MAE, MVAE (two inputs), paper eq. 8-9.
+
+All four are one class, :class:`LatentModel`, that differs in two switches:
+how many modalities it reads (one, or ``x`` and ``w``) and whether the code ``z`` is a
+sample from a Gaussian posterior (VAE, MVAE) or a deterministic shared layer (AE, MAE).
+
+Encoders live in a dict keyed by the modalities they read (``"x+w"`` for the joint
+encoder of the paper), so models with several encoders -- JMVAE-kl's unimodal
+``q(z|x)`` and ``q(z|w)``, or a product of experts -- are new entries, not new classes.
+Book chapter 4 walks through this file equation by equation.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .objectives import kl_standard_normal, negative_elbo, reconstruction_terms, reparameterize
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One observed variable: its name (``"x"``, ``"w"``), width and decoder likelihood."""
+
+    name: str
+    dim: int
+    likelihood: str
+
+    def __post_init__(self):
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"modality {self.name!r}: likelihood must be one of {LIKELIHOODS}, "
+                f"found {self.likelihood!r}"
+            )
+        if self.dim < 1:
+            raise ValueError(f"modality {self.name!r}: dim must be >= 1, found {self.dim}")
+
+
+def mlp(in_dim: int, hidden: Sequence[int]) -> nn.Sequential:
+    """Linear + ReLU layers of the given widths (the paper uses ReLU everywhere)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), nn.ReLU(inplace=True)]
+        in_dim = width
+    return nn.Sequential(*layers)
+
+
+class GaussianHead(nn.Module):
+    r"""Paper eq. 8: :math:`\mu = \mathrm{Linear}(h)`, :math:`\log\sigma^2 = \tanh(\mathrm{Linear}(h))`.
+
+    The two linear maps are stored as one ``Linear(in, 2 * out)`` whose output is split
+    in halves: the same function, one matrix product instead of two (faster on small
+    batches). The tanh bounds the log-variance to [-1, 1].
+    """
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.out_dim = out_dim
+        self.linear = nn.Linear(in_dim, 2 * out_dim)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        mu, pre_logvar = self.linear(h).split(self.out_dim, dim=-1)  # 2 x (B, out)
+        return mu, torch.tanh(pre_logvar)
+
+
+class JointEncoder(nn.Module):
+    r"""Paper eq. 8: :math:`y_m = \mathrm{MLP}_m(m)` per modality, then a head on the concatenation.
+
+    With ``stochastic=True`` the head is a :class:`GaussianHead` giving
+    :math:`q(z|x,w) = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)`; otherwise a single linear layer
+    (the deterministic shared layer of an autoencoder) and ``logvar`` is ``None``.
+    """
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, stochastic: bool):
+        super().__init__()
+        self.names = tuple(m.name for m in modalities)
+        self.dims = {m.name: m.dim for m in modalities}
+        self.branches = nn.ModuleDict({m.name: mlp(m.dim, config.hidden) for m in modalities})
+        joined = config.hidden[-1] * len(modalities) if config.hidden else sum(self.dims.values())
+        self.head = GaussianHead(joined, config.latent) if stochastic else nn.Linear(joined, config.latent)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        y = [self.branches[name](inputs[name]) for name in self.names]
+        h = y[0] if len(y) == 1 else torch.cat(y, dim=-1)  # (B, sum of branch widths)
+        out = self.head(h)
+        return out if isinstance(out, tuple) else (out, None)
+
+
+class GaussianDecoder(nn.Module):
+    r"""Paper eq. 9 (real-valued data): :math:`p(x|z) = \mathcal N(\mu(z), \mathrm{diag}\,\sigma^2(z))`, same head as the encoder."""
+
+    def __init__(self, latent: int, hidden: Sequence[int], out_dim: int):
+        super().__init__()
+        self.body = mlp(latent, hidden)
+        self.head = GaussianHead(hidden[-1] if hidden else latent, out_dim)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.head(self.body(z))  # (mu, logvar)
+
+
+class BernoulliDecoder(nn.Module):
+    r"""Paper eq. 9 (binary data): :math:`p(w|z) = \mathrm{Bernoulli}(\sigma(\ell(z)))`, returns logits :math:`\ell`."""
+
+    def __init__(self, latent: int, hidden: Sequence[int], out_dim: int):
+        super().__init__()
+        self.body = mlp(latent, hidden)
+        self.logits = nn.Linear(hidden[-1] if hidden else latent, out_dim)
+
+    def forward(self, z: Tensor) -> tuple[Tensor]:
+        return (self.logits(self.body(z)),)
+
+
+DECODERS = {"gaussian": GaussianDecoder, "bernoulli": BernoulliDecoder}
+
+
+class LatentModel(nn.Module):
+    """Encoders ``q(z|.)`` and one decoder ``p(m|z)`` per modality, trained on a bound or a reconstruction loss.
+
+    Parameters
+    ----------
+    modalities : sequence of Modality
+        What the model reads and reconstructs.
+    config : ModelConfig
+        Widths of the MLPs and of ``z``.
+    variational : bool
+        True for VAE / MVAE (Gaussian posterior, KL term, sampled ``z``); False for
+        AE / MAE (deterministic code, reconstruction only).
+    """
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, variational: bool):
+        super().__init__()
+        if not modalities:
+            raise ValueError("a model needs at least one modality")
+        self.modalities = {m.name: m for m in modalities}
+        self.config = config
+        self.variational = variational
+        self.joint = "+".join(self.modalities)
+        self.encoders = nn.ModuleDict({self.joint: JointEncoder(modalities, config, variational)})
+        self.decoders = nn.ModuleDict(
+            {m.name: DECODERS[m.likelihood](config.latent, config.hidden, m.dim) for m in modalities}
+        )
+
+    @property
+    def likelihoods(self) -> dict[str, str]:
+        return {name: m.likelihood for name, m in self.modalities.items()}
+
+    def check_inputs(self, inputs: Mapping[str, Tensor]) -> None:
+        """Raise a ValueError naming what was expected when ``inputs`` do not fit the model."""
+        missing = [m for m in self.modalities if m not in inputs]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} reads modalities {list(self.modalities)}; "
+                f"missing {missing} (got {sorted(inputs)}). Pass a zero tensor to mean 'absent'."
+            )
+        for name, m in self.modalities.items():
+            t = inputs[name]
+            if t.dim() != 2 or t.shape[1] != m.dim:
+                raise ValueError(
+                    f"input {name!r}: expected shape (batch, {m.dim}), found {tuple(t.shape)}"
+                )
+
+    def encode(self, inputs: Mapping[str, Tensor], encoder: str | None = None) -> tuple[Tensor, Tensor | None]:
+        """Parameters ``(mu, logvar)`` of ``q(z | inputs)``; ``logvar`` is None for an autoencoder."""
+        return self.encoders[encoder or self.joint](inputs)
+
+    def code(
+        self,
+        inputs: Mapping[str, Tensor],
+        mode: str = "sample",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The representation ``z``: a posterior sample (``mode="sample"``, as in the paper) or its mean."""
+        mu, logvar = self.encode(inputs)
+        if logvar is None or mode == "mean":
+            return mu
+        if mode != "sample":
+            raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
+        return reparameterize(mu, logvar, generator)
+
+    def decode(self, z: Tensor) -> dict[str, tuple[Tensor, ...]]:
+        """Likelihood parameters of every modality: ``(mu, logvar)`` or ``(logits,)``."""
+        return {name: dec(z) for name, dec in self.decoders.items()}
+
+    def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
+        """Negative bound (VAE, MVAE; paper eq. 7 with L = 1) or reconstruction loss (AE, MAE).
+
+        Returns ``{"loss", "elbo", "kl", "rec_<m>"...}`` averaged over the batch; see
+        :func:`mvae_lib.objectives.negative_elbo`.
+        """
+        mu, logvar = self.encode(inputs)
+        if self.variational:
+            z = reparameterize(mu, logvar)
+            kl = kl_standard_normal(mu, logvar)
+        else:
+            z, kl = mu, None
+        terms = reconstruction_terms(self.likelihoods, inputs, self.decode(z))
+        return negative_elbo(terms, kl, kl_weight)
+
+    def extra_repr(self) -> str:
+        return f"variational={self.variational}"
+
+
+class AE(LatentModel):
+    """Single-input autoencoder (settings 1-2): the same networks, a deterministic code."""
+
+    def __init__(self, modality: Modality, config: ModelConfig):
+        super().__init__([modality], config, variational=False)
+
+
+class VAE(LatentModel):
+    """Single-input VAE (settings 1-2), Kingma & Welling 2014."""
+
+    def __init__(self, modality: Modality, config: ModelConfig):
+        super().__init__([modality], config, variational=True)
+
+
+class MAE(LatentModel):
+    """Multimodal autoencoder of Ngiam et al. 2011 with the MVAE's shape (settings 3-4)."""
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+        super().__init__(modalities, config, variational=False)
+
+
+class MVAE(LatentModel):
+    """Multimodal VAE of Suzuki & Matsuo 2016: joint encoder q(z|x,w), decoders p(x|z), p(w|z)."""
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+        super().__init__(modalities, config, variational=True)
+
+
+MODELS: dict[str, type[LatentModel]] = {"AE": AE, "VAE": VAE, "MAE": MAE, "MVAE": MVAE}
+
+
+def build_model(kind: str, modalities: Iterable[Modality], config: ModelConfig) -> LatentModel:
+    """Build ``kind`` (``"AE"``, ``"VAE"``, ``"MAE"``, ``"MVAE"``) for the given modalities."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model {kind!r}; expected one of {sorted(MODELS)}")
+    modalities = list(modalities)
+    if kind in ("AE", "VAE"):
+        if len(modalities) != 1:
+            raise ValueError(f"{kind} reads one input; found {len(modalities)} modalities")
+        return MODELS[kind](modalities[0], config)
+    return MODELS[kind](modalities, config)

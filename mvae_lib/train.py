@@ -1,0 +1,108 @@
+"""Training: Adam on mini-batches, seeded, with KL warm-up, clipping and a divergence check."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .config import TrainConfig
+from .models import LatentModel
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite. ``history`` holds the finished epochs."""
+
+    def __init__(self, message: str, history: list[dict[str, float]]):
+        super().__init__(message)
+        self.history = history
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N' or 'auto'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this PyTorch sees no CUDA GPU; use --device cpu")
+    return dev
+
+
+def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: torch.as_tensor(a, dtype=torch.float32, device=device) for name, a in arrays.items()}
+
+
+def kl_weight(epoch: int, config: TrainConfig) -> float:
+    """KL annealing: weight rises linearly from 1/warmup to 1 over the warm-up epochs."""
+    if config.kl_warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch + 1) / config.kl_warmup_epochs)
+
+
+def make_optimizer(model: LatentModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the Tars settings. The fused kernel updates all parameters in one pass."""
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=fused)
+
+
+def train(
+    model: LatentModel,
+    data: Mapping[str, np.ndarray | torch.Tensor],
+    config: TrainConfig,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> list[dict[str, float]]:
+    """Fit ``model`` to ``data`` (a dict of (n, D_m) arrays keyed by modality) in place.
+
+    Returns the history: one dict per epoch with the batch-averaged terms of the loss
+    (``loss``, ``elbo``, ``kl``, ``rec_<m>``) and the KL weight used. Raises
+    :class:`TrainingDiverged` if the loss becomes NaN or infinite.
+    """
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    torch.manual_seed(config.seed)  # initialisation, shuffling and eps: same seed, same run
+    model.to(device).train()
+    tensors = {m: torch.as_tensor(data[m], dtype=torch.float32, device=device) for m in model.modalities}
+    model.check_inputs(tensors)
+    n = len(next(iter(tensors.values())))
+    if n == 0:
+        raise ValueError("the training set is empty")
+    batches_per_epoch = math.ceil(n / config.batch_size)
+    optimizer = make_optimizer(model, config)
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(config.epochs), desc=desc or type(model).__name__, disable=not progress,
+               leave=False, dynamic_ncols=True)
+    for epoch in bar:
+        beta = kl_weight(epoch, config)
+        sums: dict[str, torch.Tensor] = {}
+        order = torch.randperm(n, device=device)
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            terms = model.loss({m: t[idx] for m, t in tensors.items()}, kl_weight=beta)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if config.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm, foreach=True)
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach()
+        record = {k: float(v) / batches_per_epoch for k, v in sums.items()}
+        record["epoch"], record["kl_weight"] = epoch + 1, beta
+        if not math.isfinite(record["loss"]):
+            raise TrainingDiverged(
+                f"{type(model).__name__}: the loss became {record['loss']} in epoch {epoch + 1} "
+                f"(last finite epoch: {history[-1]['loss'] if history else 'none'}). Expected "
+                "finite values; try a smaller learning rate (lr), gradient clipping "
+                "(clip_grad_norm), or check that x is standardised. The finished epochs are in "
+                "this exception's .history.",
+                history,
+            )
+        history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.2f}")
+    model.eval()
+    return history

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+
+import mvae_lib.experiments as ex
+from mvae_lib.cli import main
+from mvae_lib.data import mnist_halves
+from mvae_lib.experiments import TABLE_ROWS, Row, get_run, run_table
+from mvae_lib.paper import PAPER_LRAP
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    """Split 0 of the bundled data, cut to 200 / 100 rows to keep the test fast."""
+    s = mnist_halves(0)
+    keep = np.random.default_rng(0).permutation(2000)[:100]  # test rows come sorted by digit
+    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
+    return type(s)(s.name, 0, cut(s.train, slice(200)), cut(s.test, keep), s.y_train[:200], s.y_test[keep],
+                   s.modalities, s.label_names)
+
+
+def test_all_four_settings_end_to_end_and_rerun_skips(tmp_path, tiny_preset, small_split, monkeypatch):
+    monkeypatch.setattr(ex, "load_split", lambda *a, **k: small_split)
+    res = run_table(TABLE_ROWS, "mnist-halves", splits=[0], preset=tiny_preset, out_dir=tmp_path, progress=False,
+                    workers=1)
+    assert len(res.rows) == 8 * 2  # 8 table rows x (LRAP, macro AP)
+    assert all(0 < r["value"] <= 1 for r in res.rows)
+    assert res.timing_s["train"] > 0
+    runs = sorted(p.name for p in (tmp_path / "runs/mnist-halves").glob("*.json"))
+    assert len(runs) == 6  # settings 3 and 4 share a run: 6 models trained, not 8
+    assert not list((tmp_path / "runs").rglob("*.tmp"))
+    summary = {(r["model"], r["setting"], r["metric"]): r for r in res.summary()}
+    assert summary[("MVAE", 3, "lrap")]["paper"] == PAPER_LRAP[("MVAE", 3)]
+    assert summary[("MVAE", 3, "map")]["paper"] is None
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(ex, "train_and_evaluate", no_training)
+    again = run_table(TABLE_ROWS, "mnist-halves", splits=[0], preset=tiny_preset, out_dir=tmp_path, progress=False,
+                    workers=1)
+    assert again.rows == res.rows and again.timing_s["train"] == 0
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_same_table(tmp_path, tiny_preset):
+    kwargs = dict(dataset="mnist-halves", splits=[1], preset=tiny_preset, progress=False)
+    serial = run_table(TABLE_ROWS, out_dir=tmp_path / "serial", workers=1, **kwargs)
+    parallel = run_table(TABLE_ROWS, out_dir=tmp_path / "parallel", workers=2, **kwargs)
+    assert len(list((tmp_path / "parallel/runs/mnist-halves").glob("*.json"))) == 6
+    for a, b in zip(serial.rows, parallel.rows):
+        assert (a["model"], a["setting"], a["metric"]) == (b["model"], b["setting"], b["metric"])
+        assert a["value"] == b["value"]  # every CPU run is single-threaded, so workers don't matter
+
+
+def test_run_record_and_latents(tmp_path, tiny_preset, small_split):
+    run = get_run("mnist-halves", "MVAE", 4, 0, tiny_preset, out_dir=tmp_path, data=small_split, progress=False)
+    assert set(run.metrics) == {3, 4}
+    assert len(run.history) == tiny_preset.train.epochs
+    z = run.latents()
+    assert z["z_test_s3"].shape == (100, 4) and z["z_test_s4"].shape == (100, 4)
+    assert z["y_test"].shape == (100, 10)
+    saved = json.loads(run.path.read_text())
+    assert saved["metrics"] == {str(k): v for k, v in run.metrics.items()}
+    # another epoch count is another run
+    other = get_run("mnist-halves", "MVAE", 3, 0, tiny_preset, epochs=1, out_dir=tmp_path, data=small_split,
+                    progress=False)
+    assert other.path != run.path and len(other.history) == 1
+
+
+def test_interrupted_run_loses_finished_ones(tmp_path, tiny_preset, small_split, monkeypatch):
+    monkeypatch.setattr(ex, "load_split", lambda *a, **k: small_split)
+    real = ex.train_and_evaluate
+    calls = []
+
+    def crash_on_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(ex, "train_and_evaluate", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_table(TABLE_ROWS, "mnist-halves", splits=[0], preset=tiny_preset, out_dir=tmp_path, progress=False,
+                    workers=1)
+    assert len(list((tmp_path / "runs/mnist-halves").glob("*.json"))) == 2
+
+
+def test_rows_are_checked():
+    with pytest.raises(ValueError, match="AE and VAE take settings 1-2"):
+        run_table([Row(1, "AE", 3)], splits=1)
+    with pytest.raises(ValueError, match="splits 0..4"):
+        run_table(TABLE_ROWS, splits=[7])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce", "--splits", "0"], "expected a positive integer"),
+    (["reproduce", "--splits", "9"], "has 5 splits"),
+    (["reproduce", "--dataset", "cifar"], "invalid choice"),
+    (["reproduce", "--device", "tpu"], "unknown device"),
+    (["reproduce", "--dataset", "mirflickr", "--data-root", "/nonexistent"], "not a directory"),
+])
+def test_cli_bad_arguments_get_one_line(argv, message, capsys, tmp_path):
+    try:
+        code = main(argv + ["--out", str(tmp_path)])
+    except SystemExit as exit_:  # argparse exits on its own errors
+        code = exit_.code
+    assert code != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_cli_reproduce_prints_both_tables(tmp_path, capsys):
+    assert main(["reproduce", "--splits", "1", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Table 1" in out and "Table 2" in out and "0.618" in out
+    assert (tmp_path / "tables-mnist-halves-small.json").exists()
+    assert (tmp_path / "tables-mnist-halves-small.csv").read_text().count("\n") == 1 + 16
