@@ -50,6 +50,18 @@ def make_optimizer(model: LatentModel, config: TrainConfig) -> torch.optim.Optim
     return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=fused)
 
 
+def train_step(model: LatentModel, optimizer: torch.optim.Optimizer, batch: Mapping[str, torch.Tensor],
+               config: TrainConfig, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """One update on one mini-batch; returns the loss terms (graph-free, still on the device)."""
+    terms = model.loss(batch, kl_weight=kl_weight)
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    if config.clip_grad_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm, foreach=True)
+    optimizer.step()
+    return {k: v.detach() for k, v in terms.items()}
+
+
 def train(
     model: LatentModel,
     data: Mapping[str, np.ndarray | torch.Tensor],
@@ -83,14 +95,9 @@ def train(
         order = torch.randperm(n, device=device)
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
-            terms = model.loss({m: t[idx] for m, t in tensors.items()}, kl_weight=beta)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if config.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm, foreach=True)
-            optimizer.step()
+            terms = train_step(model, optimizer, {m: t[idx] for m, t in tensors.items()}, config, beta)
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach()
+                sums[k] = sums.get(k, 0.0) + v
         record = {k: float(v) / batches_per_epoch for k, v in sums.items()}
         record["epoch"], record["kl_weight"] = epoch + 1, beta
         if not math.isfinite(record["loss"]):
