@@ -8,8 +8,8 @@ from pathlib import Path
 
 from .config import PRESETS
 from .data import DATASETS, MIRFLICKR_ENV, DataError
-from .experiments import TABLE_ROWS, Results, run_table
-from .paper import SOURCE
+from .experiments import TABLE_ROWS, run_table
+from .report import format_tables
 from .train import TrainingDiverged
 
 
@@ -59,27 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where finished runs and the tables (JSON, CSV) are written (default: mvae_runs)")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
-
-
-def format_tables(results: Results, metric: str = "lrap") -> str:
-    """Tables 1 and 2 as text: the paper's LRAP beside this run's mean +- std and macro AP."""
-    summary = {(r["model"], r["setting"], r["metric"]): r for r in results.summary()}
-    lines = []
-    for table in sorted({row.table for row in TABLE_ROWS}):
-        lines += ["", f"Table {table} ({results.dataset}; ours: mean +- std over splits)",
-                  f"{'model':<6} {'setting':>7} {'paper LRAP':>10} {'our LRAP':>17} {'our macro AP':>17}  splits"]
-        for row in TABLE_ROWS:
-            key = (row.model, row.setting)
-            if row.table != table or key + ("lrap",) not in summary:
-                continue
-            ours = summary[key + ("lrap",)]
-            ap = summary[key + ("map",)]
-            paper = f"{ours['paper']:.3f}" if ours["paper"] is not None else "-"
-            lines.append(f"{row.model:<6} {row.setting:>7} {paper:>10} "
-                         f"{ours['mean']:>9.3f} +- {ours['std']:.3f} {ap['mean']:>9.3f} +- {ap['std']:.3f}  {ours['n_splits']}")
-    lines += ["", f"paper: {SOURCE}.",
-              "Ours are on the data set named above; only mirflickr is comparable with the paper's column."]
-    return "\n".join(lines)
 
 
 def reproduce(args) -> int:

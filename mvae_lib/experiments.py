@@ -14,20 +14,20 @@ import os
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import Preset, get_preset
+from .config import ModelConfig, Preset, get_preset
 from .data import Split, check_available, load_split
 from .evaluate import encode, fit_probe, score
-from .models import Modality, build_model
+from .models import LatentModel, Modality, build_model
 from .paper import paper_value
 from .train import pick_device, train
 
@@ -117,7 +117,11 @@ def _atomic_write(path: Path, write) -> None:
 
 @dataclass
 class Run:
-    """A finished run: its record (configs, history, metrics, timings) and where its latents are."""
+    """A finished run: its record (configs, history, metrics, timings), test latents and weights.
+
+    On disk: ``<key>.json`` (the record, written last: its presence marks the run done),
+    ``<key>.npz`` (test-set codes per setting) and ``<key>.pt`` (the model's state dict).
+    """
 
     record: dict
     path: Path
@@ -130,15 +134,29 @@ class Run:
     def metrics(self) -> dict[int, dict[str, float]]:
         return {int(s): m for s, m in self.record["metrics"].items()}
 
+    def model(self, device="cpu") -> LatentModel:
+        """The trained model, rebuilt from the record and its saved weights (in eval mode)."""
+        rec = self.record
+        modalities = [Modality(*m) for m in rec["modalities"]]
+        model = build_model(rec["model"], modalities, ModelConfig(**{**rec["model_config"],
+                                                                    "hidden": tuple(rec["model_config"]["hidden"])}))
+        state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
     def latents(self) -> dict[str, np.ndarray]:
         """Test-set codes per setting (``"z_test_s3"``...) and the test labels ``"y_test"``."""
         with np.load(self.path.with_suffix(".npz")) as f:
             return dict(f)
 
 
-def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
-                       device=None, encode_mode: str = "sample", progress: bool = True) -> tuple[dict, dict]:
-    """Train ``model_kind`` on ``view`` of ``split`` and score it in every setting of that view."""
+def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset, device=None,
+                       encode_mode: str = "sample", progress: bool = True) -> tuple[dict, dict, dict]:
+    """Train ``model_kind`` on ``view`` of ``split`` and score it in every setting of that view.
+
+    Returns the record (configs, history, metrics, timings), the test-set latents, and
+    the trained weights.
+    """
     modalities, train_in, test_in = view_data(split, view)
     torch.manual_seed(preset.train.seed)  # the initial weights come from the seed too
     model = build_model(model_kind, modalities, preset.model)
@@ -158,13 +176,15 @@ def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
     record = {
         "dataset": split.name, "split": split.index, "model": model_kind, "view": view,
         "preset": preset.name, "model_config": asdict(preset.model), "train_config": asdict(preset.train),
-        "encode_mode": encode_mode, "n_params": sum(p.numel() for p in model.parameters()),
+        "encode_mode": encode_mode, "modalities": [[m.name, m.dim, m.likelihood] for m in modalities],
+        "n_params": sum(p.numel() for p in model.parameters()),
         "history": history, "metrics": {str(s): m for s, m in metrics.items()},
         "timing_s": {"train": t1 - t0, "encode": t2 - t1, "probe": t3 - t2},
     }
     latents = {f"z_test_s{s}": z for s, z in z_test.items()}
     latents["y_test"] = split.y_test
-    return record, latents
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return record, latents, weights
 
 
 def resolve_preset(preset: str | Preset, epochs: int | None = None) -> Preset:
@@ -184,7 +204,7 @@ def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str
              epochs: int | None = None, out_dir="mvae_runs", encode_mode: str = "sample", **_) -> Run | None:
     """The saved run for these arguments (as :func:`get_run` takes them), or None."""
     path = run_path(dataset, model, setting, split, resolve_preset(preset, epochs), out_dir, encode_mode)
-    if path.exists() and path.with_suffix(".npz").exists():
+    if all(path.with_suffix(ext).exists() for ext in (".json", ".npz", ".pt")):
         return Run(json.loads(path.read_text()), path)
     return None
 
@@ -209,7 +229,8 @@ def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str 
         data = load_split(dataset, split, data_root)
     device = pick_device(device)
     with single_threaded(device):
-        record, latents = train_and_evaluate(data, model, view, preset, device, encode_mode, progress)
+        record, latents, weights = train_and_evaluate(data, model, view, preset, device, encode_mode, progress)
+    _atomic_write(path.with_suffix(".pt"), lambda f: torch.save(weights, f))
     _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **latents))
     _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))  # last: marks done
     return Run(record, path)

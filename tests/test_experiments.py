@@ -6,6 +6,7 @@ import pytest
 import mvae_lib.experiments as ex
 from mvae_lib.cli import main
 from mvae_lib.data import mnist_halves
+from mvae_lib.evaluate import encode
 from mvae_lib.experiments import TABLE_ROWS, Row, get_run, run_table
 from mvae_lib.paper import PAPER_LRAP
 
@@ -61,6 +62,10 @@ def test_run_record_and_latents(tmp_path, tiny_preset, small_split):
     z = run.latents()
     assert z["z_test_s3"].shape == (100, 4) and z["z_test_s4"].shape == (100, 4)
     assert z["y_test"].shape == (100, 10)
+    model = run.model()
+    assert type(model).__name__ == "MVAE" and model.config.latent == 4
+    z_again = encode(model, {m: small_split.test[m] for m in ("x", "w")}, "mean")
+    assert z_again.shape == (100, 4)
     saved = json.loads(run.path.read_text())
     assert saved["metrics"] == {str(k): v for k, v in run.metrics.items()}
     # another epoch count is another run

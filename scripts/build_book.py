@@ -1,0 +1,110 @@
+"""Build the book: execute every chapter with papermill, then render it with Jupyter Book.
+
+    python scripts/build_book.py                 # quick mode (CI): 2 splits, few epochs
+    python scripts/build_book.py --full          # the full reproduction on the bundled data
+    python scripts/build_book.py --full --dataset mirflickr --data-root DIR --device cuda
+
+Steps: (1) copy the book's sources to _build/src and convert each MyST-markdown chapter
+to .ipynb with jupytext; (2) execute each chapter in place with papermill, passing the
+parameters below to its cell tagged ``parameters`` (a failing cell stops the build and
+names the chapter); (3) build HTML from the executed notebooks with
+``jupyter-book build -W -n --keep-going`` (warnings and broken references are errors).
+The HTML lands in _build/html. Chapters share trained models through --runs-dir, so a
+model is trained once per setting and split and reused across chapters and builds.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import papermill
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+
+
+def chapters() -> list[str]:
+    """Chapter paths (without suffix) in table-of-contents order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return files
+
+
+def stage(src: Path) -> None:
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    shutil.copytree(ROOT / "book", src / "book")
+    shutil.copy(ROOT / "_toc.yml", src / "_toc.yml")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"  # executed by papermill already
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def is_notebook(md: Path) -> bool:
+    return md.read_text().startswith("---\njupytext:")
+
+
+def execute(src: Path, parameters: dict, timings: dict) -> None:
+    for chapter in chapters():
+        md = src / f"{chapter}.md"
+        if not is_notebook(md):
+            continue
+        ipynb = md.with_suffix(".ipynb")
+        jupytext.write(jupytext.read(md), ipynb)
+        md.unlink()  # the executed .ipynb is the page now
+        start = time.perf_counter()
+        print(f"executing {chapter} ...", flush=True)
+        try:
+            papermill.execute_notebook(ipynb, ipynb, parameters=parameters, cwd=ipynb.parent,
+                                       kernel_name="python3", progress_bar=False)
+        except papermill.PapermillExecutionError as err:
+            sys.exit(f"chapter {chapter} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                     f"(the executed notebook with the traceback is {ipynb})")
+        timings[chapter] = time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="all 5 splits, the preset's epochs (default: quick)")
+    parser.add_argument("--dataset", default="mnist-halves", choices=["mnist-halves", "mirflickr"])
+    parser.add_argument("--data-root", default=None, help="MIR Flickr release folder (or set MIRFLICKR_ROOT)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--runs-dir", default=str(BUILD / "mvae_runs"),
+                        help="saved runs shared by the chapters (default: _build/mvae_runs)")
+    parser.add_argument("--skip-execute", action="store_true", help="render the last executed copies again")
+    args = parser.parse_args(argv)
+    src = BUILD / "src"
+    parameters = {"quick": not args.full, "dataset": args.dataset, "data_root": args.data_root,
+                  "device": args.device, "runs_dir": str(Path(args.runs_dir).resolve())}
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    if not args.skip_execute:
+        stage(src)
+        execute(src, parameters, timings)
+    t_html = time.perf_counter()
+    cmd = ["jupyter-book", "build", str(src), "--path-output", str(BUILD / "book"), "-W", "-n", "--keep-going"]
+    print(" ".join(cmd), flush=True)
+    result = subprocess.run(cmd)
+    html = BUILD / "html"
+    if result.returncode == 0:
+        if html.exists():
+            shutil.rmtree(html)
+        shutil.copytree(BUILD / "book/_build/html", html)
+    total = time.perf_counter() - start
+    for chapter, seconds in timings.items():
+        print(f"  {chapter:<24} {seconds:6.1f} s")
+    print(f"  {'html build':<24} {time.perf_counter() - t_html:6.1f} s")
+    print(f"{'full' if args.full else 'quick'} build: {total:.1f} s; "
+          + (f"open {html / 'index.html'}" if result.returncode == 0 else "FAILED"))
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
