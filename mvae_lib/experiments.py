@@ -32,6 +32,7 @@ from .paper import paper_value
 from .train import pick_device, train
 
 RUNS_FORMAT = 1  # bump when a change invalidates saved runs
+ENCODINGS = ("sample", "mean")  # codes for the probe: z ~ q(z|.) (the paper's), or its mean
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,11 @@ def view_data(split: Split, view: str) -> tuple[list[Modality], dict, dict]:
     raise ValueError(f"unknown view {view!r}")
 
 
-def run_key(dataset: str, split: int, model: str, view: str, preset: Preset, encode_mode: str) -> str:
+def run_key(dataset: str, split: int, model: str, view: str, preset: Preset) -> str:
     """File stem for a run: readable prefix plus a hash of everything the run depends on."""
     spec = {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
             "model_config": asdict(preset.model), "train_config": asdict(preset.train),
-            "encode_mode": encode_mode}
+            "encodings": ENCODINGS}
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     return f"{model}-{view.replace('+', '_')}-split{split}-{digest}"
 
@@ -132,7 +133,14 @@ class Run:
 
     @property
     def metrics(self) -> dict[int, dict[str, float]]:
-        return {int(s): m for s, m in self.record["metrics"].items()}
+        """Scores per setting with sampled codes, the paper's protocol: ``{3: {"lrap": ..., "map": ...}}``."""
+        return self.metrics_for("sample")
+
+    def metrics_for(self, encoding: str) -> dict[int, dict[str, float]]:
+        """Scores per setting with codes ``encoding`` (``"sample"`` or ``"mean"``)."""
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, found {encoding!r}")
+        return {int(s): m for s, m in self.record["metrics"][encoding].items()}
 
     def model(self, device="cpu") -> LatentModel:
         """The trained model, rebuilt from the record and its saved weights (in eval mode)."""
@@ -145,15 +153,18 @@ class Run:
         return model.to(device).eval()
 
     def latents(self) -> dict[str, np.ndarray]:
-        """Test-set codes per setting (``"z_test_s3"``...) and the test labels ``"y_test"``."""
+        """Test-set codes per setting and encoding (``"z_test_s3_sample"``, ``"z_test_s3_mean"``...)
+        and the test labels ``"y_test"``."""
         with np.load(self.path.with_suffix(".npz")) as f:
             return dict(f)
 
 
 def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset, device=None,
-                       encode_mode: str = "sample", progress: bool = True) -> tuple[dict, dict, dict]:
+                       progress: bool = True) -> tuple[dict, dict, dict]:
     """Train ``model_kind`` on ``view`` of ``split`` and score it in every setting of that view.
 
+    Both encodings are scored (sampled codes, the paper's protocol, and posterior means),
+    each with its own probe, so that switching the encoding never retrains a model.
     Returns the record (configs, history, metrics, timings), the test-set latents, and
     the trained weights.
     """
@@ -165,23 +176,31 @@ def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
                     desc=f"{model_kind} {view} split {split.index}")
     t1 = time.perf_counter()
     seed = preset.train.seed + 1  # the sampling noise at test time is seeded too
-    z_train = encode(model, train_in, encode_mode, seed=seed)
     settings = [s for s in SETTINGS.values() if s.view == view]
-    z_test = {s.number: encode(model, test_in, encode_mode, seed=seed + 1, zero=s.zero_at_test)
-              for s in settings}
-    t2 = time.perf_counter()
-    probe = fit_probe(z_train, split.y_train)  # one probe, reused by every setting of the run
-    metrics = {s: score(split.y_test, probe.decision_function(z)) for s, z in z_test.items()}
-    t3 = time.perf_counter()
+    t_encode = t_probe = 0.0
+    metrics, latents = {}, {}
+    for encoding in ENCODINGS if model.variational else ENCODINGS[:1]:  # an AE's code is its mean
+        t = time.perf_counter()
+        z_train = encode(model, train_in, encoding, seed=seed)
+        z_test = {s.number: encode(model, test_in, encoding, seed=seed + 1, zero=s.zero_at_test)
+                  for s in settings}
+        t_encode += time.perf_counter() - t
+        t = time.perf_counter()
+        probe = fit_probe(z_train, split.y_train)  # one probe, reused by every setting of the run
+        metrics[encoding] = {str(s): score(split.y_test, probe.decision_function(z)) for s, z in z_test.items()}
+        t_probe += time.perf_counter() - t
+        latents.update({f"z_test_s{s}_{encoding}": z for s, z in z_test.items()})
+    if not model.variational:
+        metrics["mean"] = metrics["sample"]
+        latents.update({k.replace("_sample", "_mean"): v for k, v in list(latents.items())})
     record = {
         "dataset": split.name, "split": split.index, "model": model_kind, "view": view,
         "preset": preset.name, "model_config": asdict(preset.model), "train_config": asdict(preset.train),
-        "encode_mode": encode_mode, "modalities": [[m.name, m.dim, m.likelihood] for m in modalities],
+        "modalities": [[m.name, m.dim, m.likelihood] for m in modalities],
         "n_params": sum(p.numel() for p in model.parameters()),
-        "history": history, "metrics": {str(s): m for s, m in metrics.items()},
-        "timing_s": {"train": t1 - t0, "encode": t2 - t1, "probe": t3 - t2},
+        "history": history, "metrics": metrics,
+        "timing_s": {"train": t1 - t0, "encode": t_encode, "probe": t_probe},
     }
-    latents = {f"z_test_s{s}": z for s, z in z_test.items()}
     latents["y_test"] = split.y_test
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return record, latents, weights
@@ -194,16 +213,16 @@ def resolve_preset(preset: str | Preset, epochs: int | None = None) -> Preset:
 
 
 def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset, out_dir,
-             encode_mode: str) -> Path:
+             ) -> Path:
     """Where the run serving ``model`` in ``setting`` is saved (a .json record beside a .npz)."""
     view = SETTINGS[setting].view
-    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset, encode_mode) + ".json")
+    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset) + ".json")
 
 
 def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
-             epochs: int | None = None, out_dir="mvae_runs", encode_mode: str = "sample", **_) -> Run | None:
+             epochs: int | None = None, out_dir="mvae_runs", **_) -> Run | None:
     """The saved run for these arguments (as :func:`get_run` takes them), or None."""
-    path = run_path(dataset, model, setting, split, resolve_preset(preset, epochs), out_dir, encode_mode)
+    path = run_path(dataset, model, setting, split, resolve_preset(preset, epochs), out_dir)
     if all(path.with_suffix(ext).exists() for ext in (".json", ".npz", ".pt")):
         return Run(json.loads(path.read_text()), path)
     return None
@@ -211,7 +230,7 @@ def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str
 
 def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
             epochs: int | None = None, out_dir: str | os.PathLike = "mvae_runs", device=None,
-            encode_mode: str = "sample", data_root=None, progress: bool = True,
+            data_root=None, progress: bool = True,
             data: Split | None = None) -> Run:
     """The saved run serving ``model`` in ``setting`` on one split; trains it if not saved yet.
 
@@ -220,16 +239,16 @@ def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str 
     """
     check_row(Row(0, model, setting))
     preset = resolve_preset(preset, epochs)
-    saved = find_run(dataset, model, setting, split, preset, None, out_dir, encode_mode)
+    saved = find_run(dataset, model, setting, split, preset, None, out_dir)
     if saved is not None:
         return saved
-    path = run_path(dataset, model, setting, split, preset, out_dir, encode_mode)
+    path = run_path(dataset, model, setting, split, preset, out_dir)
     view = SETTINGS[setting].view
     if data is None:
         data = load_split(dataset, split, data_root)
     device = pick_device(device)
     with single_threaded(device):
-        record, latents, weights = train_and_evaluate(data, model, view, preset, device, encode_mode, progress)
+        record, latents, weights = train_and_evaluate(data, model, view, preset, device, progress)
     _atomic_write(path.with_suffix(".pt"), lambda f: torch.save(weights, f))
     _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **latents))
     _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))  # last: marks done
@@ -304,9 +323,9 @@ def single_threaded(device: torch.device):
 
 def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list[int] = 5,
               preset: str | Preset = "small", epochs: int | None = None, out_dir="mvae_runs",
-              device=None, encode_mode: str = "sample", data_root=None, progress: bool = True,
+              device=None, encoding: str = "sample", data_root=None, progress: bool = True,
               workers: int | None = None) -> Results:
-    """Run (or load) every row on every split; return tidy results.
+    """Run (or load) every row on every split; return tidy results for codes ``encoding``.
 
     Each model is trained once per split and view (settings 3 and 4 share a run); runs
     already saved in ``out_dir`` are loaded, the others trained, ``workers`` at a time
@@ -323,7 +342,7 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
 
     def job(k: int, row: Row) -> dict:
         return dict(dataset=dataset, model=row.model, setting=row.setting, split=k, preset=preset,
-                    epochs=epochs, out_dir=out_dir, device=device, encode_mode=encode_mode,
+                    epochs=epochs, out_dir=out_dir, device=device,
                     data_root=data_root)
 
     runs: dict[tuple, Run] = {}  # (split, model, view) -> run; one per trained model
@@ -347,7 +366,7 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
         {"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting, "split": k,
          "metric": metric, "value": value}
         for k in splits for row in rows
-        for metric, value in runs[(k, row.model, SETTINGS[row.setting].view)].metrics[row.setting].items()
+        for metric, value in runs[(k, row.model, SETTINGS[row.setting].view)].metrics_for(encoding)[row.setting].items()
     ]
     return Results(tidy, dataset, timing)
 

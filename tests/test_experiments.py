@@ -60,14 +60,15 @@ def test_run_record_and_latents(tmp_path, tiny_preset, small_split):
     assert set(run.metrics) == {3, 4}
     assert len(run.history) == tiny_preset.train.epochs
     z = run.latents()
-    assert z["z_test_s3"].shape == (100, 4) and z["z_test_s4"].shape == (100, 4)
+    assert z["z_test_s3_sample"].shape == (100, 4) and z["z_test_s4_mean"].shape == (100, 4)
+    assert set(run.metrics_for("mean")) == {3, 4} and run.metrics_for("mean") != run.metrics
     assert z["y_test"].shape == (100, 10)
     model = run.model()
     assert type(model).__name__ == "MVAE" and model.config.latent == 4
     z_again = encode(model, {m: small_split.test[m] for m in ("x", "w")}, "mean")
     assert z_again.shape == (100, 4)
     saved = json.loads(run.path.read_text())
-    assert saved["metrics"] == {str(k): v for k, v in run.metrics.items()}
+    assert saved["metrics"]["sample"] == {str(k): v for k, v in run.metrics.items()}
     # another epoch count is another run
     other = get_run("mnist-halves", "MVAE", 3, 0, tiny_preset, epochs=1, out_dir=tmp_path, data=small_split,
                     progress=False)
