@@ -42,6 +42,49 @@ def markdown_table(results: Results, table: int) -> str:
     return "\n".join(lines)
 
 
+def plot_table(results: Results, table: int, title: str):
+    """Bar chart of one table: the paper's LRAP (left) and ours, mean +- std with splits as dots (right).
+
+    The paper's numbers are on MIR Flickr and ours on ``results.dataset``, so they get
+    separate panels: compare orderings, not heights.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [row for row, _, _ in _cells(results, table)]
+    cells = [lrap for _, lrap, _ in _cells(results, table)]
+    pos = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.bar(pos, [c["paper"] or 0 for c in cells], color="0.6")
+    left.set_title("the paper's LRAP (MIR Flickr)", fontsize=10)
+    right.bar(pos, [c["mean"] for c in cells], yerr=[c["std"] for c in cells], capsize=4, color="C0",
+              label="mean ± std over splits")
+    for p, row in zip(pos, rows):
+        values = [r["value"] for r in results.rows
+                  if (r["model"], r["setting"], r["metric"]) == (row.model, row.setting, "lrap")]
+        right.plot(p + np.linspace(-0.15, 0.15, len(values)), values, "k.", ms=4)
+    right.plot([], [], "k.", label="one split")
+    right.set_title(f"our LRAP ({results.dataset})", fontsize=10)
+    right.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.set_xticks(pos)
+        ax.set_xticklabels([f"{r.model}\nsetting {r.setting}" for r in rows], fontsize=8)
+        ax.set_ylabel("LRAP")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def compare(a: dict, b: dict) -> str:
+    """Summary cell ``a`` against ``b``: 'above', 'below', or 'level with' when the gap in
+    means is within the larger of their standard deviations over splits."""
+    diff = a["mean"] - b["mean"]
+    noise = max(a["std"], b["std"], 1e-3)
+    return "level with" if abs(diff) <= noise else ("above" if diff > 0 else "below")
+
+
 @dataclass(frozen=True)
 class BookMode:
     """What the book's quick and full modes train: every chapter derives its runs from this,
@@ -58,4 +101,4 @@ class BookMode:
         preset = "paper" if dataset == "mirflickr" else "small"
         if quick:
             return cls(splits or 2, epochs or 5, preset, 500)
-        return cls(splits or 5, epochs, preset, 2000)
+        return cls(splits or 5, epochs, preset, 1000)
