@@ -43,13 +43,15 @@ class Setting:
     view: str  # "x": image only; "xw": x and w concatenated; "x+w": two modalities
     zero_at_test: tuple[str, ...]
     description: str
+    short: str  # for table cells
 
 
 SETTINGS = {
-    1: Setting(1, "x", (), "image only, train and test"),
-    2: Setting(2, "xw", (), "image and tags concatenated into one input (Gaussian decoder)"),
-    3: Setting(3, "x+w", (), "image and tags as two modalities, train and test"),
-    4: Setting(4, "x+w", ("w",), "trained on both; tested with the tags set to zero"),
+    1: Setting(1, "x", (), "image only, train and test", "image only"),
+    2: Setting(2, "xw", (), "image and tags concatenated into one input (Gaussian decoder)",
+               "image + tags, one vector"),
+    3: Setting(3, "x+w", (), "image and tags as two modalities, train and test", "image and tags"),
+    4: Setting(4, "x+w", ("w",), "trained on both; tested with the tags set to zero", "tags zeroed at test"),
 }
 
 

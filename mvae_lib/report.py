@@ -36,7 +36,7 @@ def markdown_table(results: Results, table: int) -> str:
              "|:--|:--|--:|--:|--:|--:|"]
     for row, lrap, ap in _cells(results, table):
         paper = f"{lrap['paper']:.3f}" if lrap["paper"] is not None else "–"
-        lines.append(f"| {row.model} | {row.setting}: {SETTINGS[row.setting].description} | {paper} | "
+        lines.append(f"| {row.model} | {row.setting}: {SETTINGS[row.setting].short} | {paper} | "
                      f"{lrap['mean']:.3f} ± {lrap['std']:.3f} | {ap['mean']:.3f} ± {ap['std']:.3f} | "
                      f"{lrap['n_splits']} |")
     return "\n".join(lines)
@@ -65,12 +65,12 @@ def plot_table(results: Results, table: int, title: str):
         right.plot(p + np.linspace(-0.15, 0.15, len(values)), values, "k.", ms=4)
     right.plot([], [], "k.", label="one split")
     right.set_title(f"our LRAP ({results.dataset})", fontsize=10)
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(fontsize=8, loc="upper right", ncol=2)
     for ax in (left, right):
         ax.set_xticks(pos)
         ax.set_xticklabels([f"{r.model}\nsetting {r.setting}" for r in rows], fontsize=8)
         ax.set_ylabel("LRAP")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.12)  # headroom for the legend
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()

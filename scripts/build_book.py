@@ -15,6 +15,7 @@ model is trained once per setting and split and reused across chapters and build
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import jupytext
+import nbformat
 import papermill
 import yaml
 
@@ -61,13 +63,27 @@ def execute(src: Path, parameters: dict, timings: dict) -> None:
         md.unlink()  # the executed .ipynb is the page now
         start = time.perf_counter()
         print(f"executing {chapter} ...", flush=True)
+        params = dict(parameters, runs_dir=os.path.relpath(parameters["runs_dir"], ipynb.parent))
         try:
-            papermill.execute_notebook(ipynb, ipynb, parameters=parameters, cwd=ipynb.parent,
+            papermill.execute_notebook(ipynb, ipynb, parameters=params, cwd=ipynb.parent,
                                        kernel_name="python3", progress_bar=False)
         except papermill.PapermillExecutionError as err:
             sys.exit(f"chapter {chapter} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                      f"(the executed notebook with the traceback is {ipynb})")
         timings[chapter] = time.perf_counter() - start
+        collapse_injected_parameters(ipynb)
+
+
+def collapse_injected_parameters(ipynb: Path) -> None:
+    """Show papermill's cell of this build's parameters collapsed, below the documented defaults."""
+    nb = nbformat.read(ipynb, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.metadata["tags"] = tags + ["hide-input"]
+            cell.source = "# The parameters this build passed in (papermill)\n" + cell.source.replace(
+                "# Parameters\n", "")
+    nbformat.write(nb, ipynb)
 
 
 def main(argv=None) -> int:
