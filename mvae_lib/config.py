@@ -45,7 +45,7 @@ class TrainConfig:
         Clip the global gradient norm to this value. Tars clipped gradients; the value
         10.0 is ours.
     kl_warmup_epochs : int
-        Linearly raise the weight of the KL term from 0 to 1 over this many epochs
+        Linearly raise the weight of the KL term from 1/kl_warmup_epochs (first epoch) to 1 over this many epochs
         (KL annealing, as in Tars; the length is ours). 0 disables it.
     seed : int
         Seeds parameter initialisation, mini-batch order and the noise eps.

@@ -1,4 +1,4 @@
-"""Evaluation protocol (paper section 4.3): encode, fit a logistic-regression probe, score.
+"""Evaluation protocol (paper section 4.2; averaging over splits, 4.3): encode, fit a logistic-regression probe, score.
 
 1. Encode training and test sets with the trained model (``z`` sampled from q(z|.) as
    in the paper, or the posterior mean).

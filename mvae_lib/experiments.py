@@ -37,7 +37,7 @@ ENCODINGS = ("sample", "mean")  # codes for the probe: z ~ q(z|.) (the paper's),
 
 @dataclass(frozen=True)
 class Setting:
-    """How a model sees the data (paper section 4.3)."""
+    """How a model sees the data (paper section 4.2)."""
 
     number: int
     view: str  # "x": image only; "xw": x and w concatenated; "x+w": two modalities

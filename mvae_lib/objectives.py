@@ -85,7 +85,7 @@ def negative_elbo(
     .. math:: -\mathcal L(x, w) = \mathrm{KL}(q(z|x,w)\,\|\,p(z))
               - \mathbb E_q[\log p(x|z)] - \mathbb E_q[\log p(w|z)]
 
-    With one modality this is the VAE bound (eq. 3); with ``kl=None`` it is the
+    With one modality this is the VAE bound (paper eq. 2; its estimator is eq. 3); with ``kl=None`` it is the
     reconstruction loss of a (multimodal) autoencoder. ``kl_weight`` < 1 is KL annealing
     during warm-up; the reported ``"elbo"`` always uses weight 1.
 

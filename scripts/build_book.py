@@ -91,6 +91,8 @@ def main(argv=None) -> int:
     parser.add_argument("--full", action="store_true", help="all 5 splits, the preset's epochs (default: quick)")
     parser.add_argument("--dataset", default="mnist-halves", choices=["mnist-halves", "mirflickr"])
     parser.add_argument("--data-root", default=None, help="MIR Flickr release folder (or set MIRFLICKR_ROOT)")
+    parser.add_argument("--splits", type=int, default=None, help="splits to use (default: 2 quick, 5 full)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 5 quick, preset's full)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs-dir", default=str(BUILD / "mvae_runs"),
                         help="saved runs shared by the chapters (default: _build/mvae_runs)")
@@ -98,7 +100,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     src = BUILD / "src"
     parameters = {"quick": not args.full, "dataset": args.dataset, "data_root": args.data_root,
-                  "device": args.device, "runs_dir": str(Path(args.runs_dir).resolve())}
+                  "device": args.device, "runs_dir": str(Path(args.runs_dir).resolve()),
+                  "splits": args.splits, "epochs": args.epochs}
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if not args.skip_execute:
