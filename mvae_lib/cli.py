@@ -83,8 +83,8 @@ def reproduce(args) -> int:
     results.to_json(stem.with_suffix(".json"))
     results.to_csv(stem.with_suffix(".csv"))
     t = results.timing_s
-    print(f"\nwall time {wall:.1f} s; in runs trained now: training {t['train']:.1f} s, "
-          f"encoding {t['encode']:.1f} s, probe {t['probe']:.1f} s")
+    print(f"\nwall time {wall:.1f} s. Summed over the runs trained now (in parallel processes): "
+          f"training {t['train']:.1f} s, encoding {t['encode']:.1f} s, probe {t['probe']:.1f} s")
     print(f"wrote {stem}.json and {stem}.csv")
     return 0
 

@@ -233,11 +233,12 @@ def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str
 def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
             epochs: int | None = None, out_dir: str | os.PathLike = "mvae_runs", device=None,
             data_root=None, progress: bool = True,
-            data: Split | None = None) -> Run:
+            data: Split | None = None, threads: int | None = None) -> Run:
     """The saved run serving ``model`` in ``setting`` on one split; trains it if not saved yet.
 
     ``data`` is the split already loaded; by default it is loaded from ``dataset`` when
-    the run must be trained.
+    the run must be trained. ``threads`` sets the CPU threads used for training (default:
+    torch's current setting).
     """
     check_row(Row(0, model, setting))
     preset = resolve_preset(preset, epochs)
@@ -249,7 +250,7 @@ def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str 
     if data is None:
         data = load_split(dataset, split, data_root)
     device = pick_device(device)
-    with single_threaded(device):
+    with torch_threads(threads if device.type == "cpu" else None):
         record, latents, weights = train_and_evaluate(data, model, view, preset, device, progress)
     _atomic_write(path.with_suffix(".pt"), lambda f: torch.save(weights, f))
     _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **latents))
@@ -294,29 +295,28 @@ class Results:
         _atomic_write(Path(path), lambda f: f.write(("\n".join(lines) + "\n").encode()))
 
 
-def default_workers(device) -> int:
-    """Parallel training processes: one per CPU core, or one on a GPU.
+def default_workers(device, preset: Preset) -> int:
+    """Parallel training processes: one per CPU core for small models, else one.
 
-    On the CPU every run trains single-threaded (see :func:`single_threaded`), so runs
-    are spread over the cores instead: the bundled data's models are small, a step is
-    dominated by per-operation overhead that more threads do not shorten, and two
-    processes on two cores train two models in the time of one.
+    A small model's training step is dominated by per-operation overhead that more
+    threads do not shorten, so on the CPU the runs are spread over the cores, each
+    single-threaded: two processes on two cores train two models in the time of one. The
+    paper's widths are matmul-bound and use all threads in one process (and the MIR
+    Flickr release is read once); a GPU takes one run at a time.
     """
-    return 1 if pick_device(device).type == "cuda" else max(1, os.cpu_count() or 1)
+    if pick_device(device).type == "cuda" or preset.model.latent > 256:
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 @contextmanager
-def single_threaded(device: torch.device):
-    """Run a CPU training on one thread, restoring the caller's setting afterwards.
-
-    Parallel runs then never compete for cores, and a run computes the same way whether
-    it went alone or beside others (one thread: one fixed order of floating-point sums).
-    """
-    if device.type != "cpu":
+def torch_threads(threads: int | None):
+    """Train on ``threads`` CPU threads (None: leave the setting), restoring it afterwards."""
+    if threads is None:
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
@@ -339,13 +339,14 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
     for row in rows:
         check_row(row)
     device = pick_device(device)
-    workers = default_workers(device) if workers is None else workers
+    preset = resolve_preset(preset, epochs)  # epochs now live in the preset
+    workers = default_workers(device, preset) if workers is None else workers
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     timing = {"train": 0.0, "encode": 0.0, "probe": 0.0}
 
     def job(k: int, row: Row) -> dict:
         return dict(dataset=dataset, model=row.model, setting=row.setting, split=k, preset=preset,
-                    epochs=epochs, out_dir=out_dir, device=device,
-                    data_root=data_root)
+                    out_dir=out_dir, device=device, data_root=data_root)
 
     runs: dict[tuple, Run] = {}  # (split, model, view) -> run; one per trained model
     todo = {}
@@ -360,31 +361,33 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
                     todo[key] = job(k, row)
     if todo:
         check_available(dataset, splits, data_root)
-    for key, run in _train_all(todo, workers, progress):
+    for key, run in _train_all(todo, workers, progress, threads):
         runs[key] = run
         for phase, s in run.record["timing_s"].items():
             timing[phase] += s
-    tidy = [
-        {"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting, "split": k,
-         "metric": metric, "value": value}
-        for k in splits for row in rows
-        for metric, value in runs[(k, row.model, SETTINGS[row.setting].view)].metrics_for(encoding)[row.setting].items()
-    ]
+    tidy = []
+    for k in splits:
+        for row in rows:
+            scores = runs[(k, row.model, SETTINGS[row.setting].view)].metrics_for(encoding)[row.setting]
+            tidy += [{"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting,
+                      "split": k, "metric": metric, "value": value} for metric, value in scores.items()]
     return Results(tidy, dataset, timing)
 
 
-def _train_all(todo: dict[tuple, dict], workers: int, progress: bool):
-    """Train the missing runs, yielding ``(key, run)`` as each finishes (and is saved)."""
+def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: int):
+    """Train the missing runs, ``threads`` CPU threads each, yielding ``(key, run)`` as each
+    finishes (and is saved)."""
     if workers <= 1 or len(todo) <= 1:
         loaded: dict[int, Split] = {}
         for key, kwargs in todo.items():
             k = kwargs["split"]
             if k not in loaded:
                 loaded[k] = load_split(kwargs["dataset"], k, kwargs["data_root"])
-            yield key, get_run(**kwargs, progress=progress, data=loaded[k])
+            yield key, get_run(**kwargs, progress=progress, data=loaded[k], threads=threads)
         return
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(get_run, **kwargs, progress=False): key for key, kwargs in todo.items()}
+        futures = {pool.submit(get_run, **kwargs, progress=False, threads=threads): key
+                   for key, kwargs in todo.items()}
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc="runs", disable=not progress,
                                leave=False, dynamic_ncols=True):

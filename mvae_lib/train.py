@@ -19,6 +19,9 @@ class TrainingDiverged(RuntimeError):
         super().__init__(message)
         self.history = history
 
+    def __reduce__(self):  # crosses process boundaries (parallel runs) with its history
+        return type(self), (str(self), self.history)
+
 
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when available, else the CPU."""

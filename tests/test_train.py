@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,8 @@ def test_diverging_loss_stops_with_a_clear_message():
     with pytest.raises(TrainingDiverged, match=r"became nan in epoch 1.*smaller learning rate") as info:
         train(model, bad, TrainConfig(epochs=2, batch_size=50), progress=False)
     assert info.value.history == []
+    again = pickle.loads(pickle.dumps(TrainingDiverged("boom", [{"loss": 1.0}])))
+    assert str(again) == "boom" and again.history == [{"loss": 1.0}]
 
 
 def test_bad_device_and_inputs():
