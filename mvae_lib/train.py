@@ -47,10 +47,37 @@ def kl_weight(epoch: int, config: TrainConfig) -> float:
     return min(1.0, (epoch + 1) / config.kl_warmup_epochs)
 
 
-def make_optimizer(model: LatentModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with the Tars settings. The fused kernel updates all parameters in one pass."""
+class ClippedAdam(torch.optim.Adam):
+    r"""Adam whose step first clips the global gradient norm to ``max_norm``.
+
+    Clipping multiplies every gradient by :math:`c = \min(1, m / (\lVert g \rVert + 10^{-6}))`
+    (as ``torch.nn.utils.clip_grad_norm_``). The fused Adam kernel already divides each
+    gradient by an optional ``grad_scale`` while it updates (that is how mixed-precision
+    training unscales gradients), so passing :math:`1/c` there clips inside the update:
+    one pass over the gradients to measure their norm, none to rescale them.
+    """
+
+    def __init__(self, params, max_norm: float | None, **kwargs):
+        super().__init__(params, **kwargs)
+        self.max_norm = max_norm
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if self.max_norm and params:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
+            if self.defaults["fused"]:
+                self.grad_scale = torch.clamp((norm + 1e-6) / self.max_norm, min=1.0)
+            else:
+                torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, norm, foreach=True)
+        return super().step(closure)
+
+
+def make_optimizer(model: LatentModel, config: TrainConfig) -> ClippedAdam:
+    """Adam with the Tars settings and gradient clipping, fused into one pass where possible."""
     fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
-    return torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=fused)
+    return ClippedAdam(model.parameters(), config.clip_grad_norm, lr=config.lr, eps=config.adam_eps,
+                       fused=fused)
 
 
 def train_step(model: LatentModel, optimizer: torch.optim.Optimizer, batch: Mapping[str, torch.Tensor],
@@ -59,9 +86,7 @@ def train_step(model: LatentModel, optimizer: torch.optim.Optimizer, batch: Mapp
     terms = model.loss(batch, kl_weight=kl_weight)
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
-    if config.clip_grad_norm:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm, foreach=True)
-    optimizer.step()
+    optimizer.step()  # clips to config.clip_grad_norm (see ClippedAdam)
     return {k: v.detach() for k, v in terms.items()}
 
 

@@ -64,3 +64,33 @@ def test_bad_device_and_inputs():
     model = build_model("MVAE", MODS, ModelConfig(hidden=(8,), latent=2))
     with pytest.raises(ValueError, match=r"expected shape \(batch, 5\)"):
         train(model, {"x": np.zeros((4, 6)), "w": np.zeros((4, 3))}, TrainConfig(epochs=1), progress=False)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_clipped_adam_equals_clip_then_adam(fused):
+    from mvae_lib.train import ClippedAdam
+
+    def run(clipped: bool):
+        torch.manual_seed(0)
+        model = build_model("MVAE", MODS, ModelConfig(hidden=(8,), latent=2))
+        params = list(model.parameters())
+        if clipped:
+            opt = ClippedAdam(params, 0.5, lr=1e-2, eps=1e-4, fused=fused)
+        else:
+            opt = torch.optim.Adam(params, lr=1e-2, eps=1e-4, fused=fused)
+        batch = {k: torch.as_tensor(v) for k, v in data().items()}
+        norms = []
+        for _ in range(5):
+            opt.zero_grad()
+            model.loss(batch)["loss"].backward()
+            if clipped:
+                norms.append(torch.nn.utils.get_total_norm([p.grad for p in params]).item())
+            else:
+                torch.nn.utils.clip_grad_norm_(params, 0.5)
+            opt.step()
+        return params, norms
+
+    (a, norms), (b, _) = run(True), run(False)
+    assert max(norms) > 0.5  # clipping was active
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
