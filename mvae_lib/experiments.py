@@ -31,7 +31,7 @@ from .models import LatentModel, Modality, build_model
 from .paper import paper_value
 from .train import pick_device, train
 
-RUNS_FORMAT = 1  # bump when a change invalidates saved runs
+RUNS_FORMAT = 2  # bump when a change alters what training computes: saved runs are keyed by it
 ENCODINGS = ("sample", "mean")  # codes for the probe: z ~ q(z|.) (the paper's), or its mean
 
 
