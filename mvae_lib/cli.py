@@ -72,14 +72,14 @@ def reproduce(args) -> int:
     try:
         results = run_table(TABLE_ROWS, args.dataset, args.splits, preset, args.epochs, out,
                             args.device, args.encode, args.data_root, progress=not args.quiet)
-    except (DataError, ValueError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (DataError, ValueError, TrainingDiverged, KeyboardInterrupt) as err:
+        print("interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}", file=sys.stderr)
         if (out / "runs").exists():
             print(f"(finished runs are kept in {out / 'runs'}; rerunning the command resumes)", file=sys.stderr)
-        return 1
+        return 130 if isinstance(err, KeyboardInterrupt) else 1
     wall = time.perf_counter() - start
     print(format_tables(results))
-    stem = out / f"tables-{args.dataset}-{preset}"
+    stem = out / f"tables-{args.dataset}-{preset}-{args.encode}"
     results.to_json(stem.with_suffix(".json"))
     results.to_csv(stem.with_suffix(".csv"))
     t = results.timing_s

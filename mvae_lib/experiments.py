@@ -265,6 +265,7 @@ class Results:
     rows: list[dict]
     dataset: str
     timing_s: dict[str, float]
+    encoding: str = "sample"
 
     def summary(self) -> list[dict]:
         """Mean and sample std over splits per (table, model, setting, metric), with the paper's value."""
@@ -286,7 +287,8 @@ class Results:
         raise KeyError(f"no result for {model} in setting {setting} ({metric})")
 
     def to_json(self, path) -> None:
-        blob = {"dataset": self.dataset, "rows": self.rows, "summary": self.summary(), "timing_s": self.timing_s}
+        blob = {"dataset": self.dataset, "encoding": self.encoding, "rows": self.rows,
+                "summary": self.summary(), "timing_s": self.timing_s}
         _atomic_write(Path(path), lambda f: f.write(json.dumps(blob, indent=1).encode()))
 
     def to_csv(self, path) -> None:
@@ -371,7 +373,7 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
             scores = runs[(k, row.model, SETTINGS[row.setting].view)].metrics_for(encoding)[row.setting]
             tidy += [{"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting,
                       "split": k, "metric": metric, "value": value} for metric, value in scores.items()]
-    return Results(tidy, dataset, timing)
+    return Results(tidy, dataset, timing, encoding)
 
 
 def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: int):

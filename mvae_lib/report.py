@@ -18,7 +18,8 @@ def format_tables(results: Results) -> str:
     """Tables 1 and 2 as plain text: the paper's LRAP beside this run's mean +- std and macro AP."""
     lines = []
     for table in (1, 2):
-        lines += ["", f"Table {table} ({results.dataset}; ours: mean +- std over splits)",
+        codes = "sampled z" if results.encoding == "sample" else "posterior means"
+        lines += ["", f"Table {table} ({results.dataset}, {codes}; ours: mean +- std over splits)",
                   f"{'model':<6} {'setting':>7} {'paper LRAP':>10} {'our LRAP':>17} {'our macro AP':>17}  splits"]
         for row, lrap, ap in _cells(results, table):
             paper = f"{lrap['paper']:.3f}" if lrap["paper"] is not None else "-"

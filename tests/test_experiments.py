@@ -123,5 +123,10 @@ def test_cli_reproduce_prints_both_tables(tmp_path, capsys):
     assert main(["reproduce", "--splits", "1", "--epochs", "1", "--quiet", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Table 1" in out and "Table 2" in out and "0.618" in out
-    assert (tmp_path / "tables-mnist-halves-small.json").exists()
-    assert (tmp_path / "tables-mnist-halves-small.csv").read_text().count("\n") == 1 + 16
+    assert (tmp_path / "tables-mnist-halves-small-sample.json").exists()
+    assert (tmp_path / "tables-mnist-halves-small-sample.csv").read_text().count("\n") == 1 + 16
+    assert main(["reproduce", "--splits", "1", "--epochs", "1", "--quiet", "--encode", "mean",
+                 "--out", str(tmp_path)]) == 0  # reuses the runs: both encodings were scored
+    out = capsys.readouterr().out
+    assert "posterior means" in out and "training 0.0 s" in out
+    assert (tmp_path / "tables-mnist-halves-small-mean.json").exists()
