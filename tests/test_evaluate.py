@@ -70,3 +70,18 @@ def test_encode_is_seeded_and_mean_is_deterministic():
     assert m.shape == (10, 3) and not np.allclose(a, m)
     with pytest.raises(ValueError, match="'sample' or 'mean'"):
         encode(model, inputs, mode="median")
+
+
+def test_macro_ap_skips_labels_without_positives():
+    from sklearn.metrics import average_precision_score
+
+    from mvae_lib.evaluate import macro_average_precision
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((50, 4)) < 0.4).astype(int)
+    y[:, 2] = 0
+    scores = rng.normal(size=(50, 4))
+    expected = np.mean([average_precision_score(y[:, j], scores[:, j]) for j in (0, 1, 3)])
+    assert macro_average_precision(y, scores) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least one label"):
+        macro_average_precision(np.zeros((5, 2)), np.zeros((5, 2)))

@@ -94,3 +94,14 @@ def test_clipped_adam_equals_clip_then_adam(fused):
     assert max(norms) > 0.5  # clipping was active
     for p, q in zip(a, b):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_allocator_keeps_freed_memory_on_glibc():
+    import platform
+
+    from mvae_lib.train import reuse_freed_memory
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert reuse_freed_memory() is True
+    else:
+        assert reuse_freed_memory() in (True, False)
