@@ -6,7 +6,7 @@ to fit the bundled data on a laptop CPU.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,4 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
-def config_dict(*configs) -> dict:
-    """Plain-dict view of dataclass configs, for hashing and saving next to results."""
-    return {type(c).__name__: asdict(c) for c in configs}
-
-
-__all__ = ["ModelConfig", "TrainConfig", "Preset", "PRESETS", "get_preset", "config_dict"]
+__all__ = ["ModelConfig", "TrainConfig", "Preset", "PRESETS", "get_preset"]

@@ -19,7 +19,6 @@ from .models import Modality
 MIRFLICKR_ENV = "MIRFLICKR_ROOT"
 MIRFLICKR_URL = "http://www.cs.toronto.edu/~nitish/multimodal/index.html"
 MIRFLICKR_DIMS = {"x": 3857, "w": 2000, "y": 38}
-MIRFLICKR_N = 25_000
 
 
 class DataError(ValueError):

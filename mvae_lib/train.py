@@ -38,10 +38,6 @@ def pick_device(device: str | None = None) -> torch.device:
     return dev
 
 
-def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    return {name: torch.as_tensor(a, dtype=torch.float32, device=device) for name, a in arrays.items()}
-
-
 @functools.cache
 def reuse_freed_memory() -> bool:
     """Ask the C library's allocator to keep freed memory for reuse (glibc only; once per process).

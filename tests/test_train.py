@@ -24,7 +24,7 @@ def fit(seed):
 
 
 def test_same_seed_same_numbers():
-    (m1, h1), (m2, h2), (m3, h3) = fit(1), fit(1), fit(2)
+    (m1, h1), (m2, h2), (_, h3) = fit(1), fit(1), fit(2)
     assert h1 == h2
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(p1, p2, rtol=0, atol=0)
