@@ -1,0 +1,38 @@
+"""The throughput benchmark runs and prints its figures (a smoke test: nothing is timed here)."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_prints_a_ratio_per_model_and_batch(throughput, capsys):
+    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2", "--baseline"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["plain"], ["mvae_lib"])]
+    assert [(r[0], r[1]) for r in rows] == [("plain", "2"), ("mvae_lib", "2")]
+    for row in rows:
+        samples_s, ratio = float(row[2]), float(row[5])
+        lo, hi = (float(v) for v in row[6].strip("()").split("-"))
+        assert samples_s > 0 and math.isfinite(ratio) and lo <= ratio <= hi
+
+
+def test_plain_and_library_models_count_the_same_flops(throughput):
+    """The comparison is like with like: both MVAEs have the paper's linear layers."""
+
+    def macs(model):
+        return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+    assert macs(throughput.PlainMVAE()) == macs(throughput.paper_mvae(torch.device("cpu")))
