@@ -102,8 +102,8 @@ def measure(device, batch_size: int, steps: int, rounds: int, make=library_step_
     length, so that both see the same conditions; each pair gives one ratio, and the
     median over ``rounds`` pairs is reported with its spread. (Keeping the best timing of
     each instead sets the matmul's quietest moment against the step's; the many short
-    matmul windows catch quiet spells that the long step windows rarely do, so that
-    ratio comes out low by a few to ten percent, by how noisy the machine is.)
+    matmul windows catch quiet spells that the long step windows rarely do. Run back to
+    back on a shared 2-core CPU, that ratio came out 10-16% below this one.)
     """
     a, b = torch.randn(256, 1024, device=device), torch.randn(1024, 1024, device=device)
     batches = [{"x": torch.randn(batch_size, 3857, device=device),
