@@ -41,6 +41,11 @@ def timed(fn, repeats: int, device) -> float:
     return (time.perf_counter() - t) / repeats
 
 
+def linear_macs(model: torch.nn.Module) -> int:
+    """Multiply-adds of one example through every linear layer: the step's FLOP count / 6."""
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
 def paper_mvae(device):
     torch.manual_seed(0)
     return build_model("MVAE", [Modality("x", 3857, "gaussian"), Modality("w", 2000, "bernoulli")],
@@ -71,7 +76,7 @@ class PlainMVAE(torch.nn.Module):
         return (rec_x + rec_w + kl).mean()
 
 
-def plain_step_fn(device, batches):
+def plain_step_fn(device):
     torch.manual_seed(0)
     model = PlainMVAE().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-4)
@@ -85,7 +90,7 @@ def plain_step_fn(device, batches):
     return model, step
 
 
-def library_step_fn(device, batches):
+def library_step_fn(device):
     if device.type == "cpu":
         reuse_freed_memory()  # as mvae_lib.train.train() does; process-wide, so plain runs first
     model = paper_mvae(device)
@@ -108,7 +113,7 @@ def measure(device, batch_size: int, steps: int, rounds: int, make=library_step_
     a, b = torch.randn(256, 1024, device=device), torch.randn(1024, 1024, device=device)
     batches = [{"x": torch.randn(batch_size, 3857, device=device),
                 "w": (torch.rand(batch_size, 2000, device=device) < 0.05).float()} for _ in range(4)]
-    model, train_one = make(device, batches)
+    model, train_one = make(device)
     state = {"i": 0}
 
     def step():
@@ -119,15 +124,16 @@ def measure(device, batch_size: int, steps: int, rounds: int, make=library_step_
         step()
         a @ b
     mm_repeats = max(1, round(steps * timed(step, 1, device) / timed(lambda: a @ b, 10, device)))
-    macs = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
-    step_flops, mm_flops = [], []
+    step_times, mm_times = [], []
     for _ in range(rounds):
-        step_flops.append(2 * 3 * batch_size * macs / timed(step, steps, device))
-        mm_flops.append(2 * 256 * 1024 * 1024 / timed(lambda: a @ b, mm_repeats, device))
-    ratios = sorted(s / m for s, m in zip(step_flops, mm_flops))
+        step_times.append(timed(step, steps, device))
+        mm_times.append(timed(lambda: a @ b, mm_repeats, device))
+    step_flop, mm_flop = 2 * 3 * batch_size * linear_macs(model), 2 * 256 * 1024 * 1024
+    ratios = sorted((step_flop / ts) / (mm_flop / tm) for ts, tm in zip(step_times, mm_times))
     q = len(ratios) // 4
-    return {"batch": batch_size, "samples_s": statistics.median(step_flops) / (2 * 3 * macs),
-            "step_flops": statistics.median(step_flops), "matmul_flops": statistics.median(mm_flops),
+    t_step = statistics.median(step_times)
+    return {"batch": batch_size, "samples_s": batch_size / t_step, "step_flops": step_flop / t_step,
+            "matmul_flops": mm_flop / statistics.median(mm_times),
             "ratio": statistics.median(ratios), "ratio_lo": ratios[q], "ratio_hi": ratios[-1 - q]}
 
 
