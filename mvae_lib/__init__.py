@@ -17,7 +17,7 @@ from .data import DataError, Split, load_split, mirflickr, mnist_halves
 from .evaluate import LogisticProbe, encode, fit_probe, lrap, macro_average_precision, score
 from .experiments import SETTINGS, TABLE_ROWS, Results, Row, Run, get_run, run_table
 from .models import AE, MAE, MVAE, VAE, LatentModel, Modality, build_model
-from .objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_standard_normal,
+from .objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_standard_normal,
                          negative_elbo, reparameterize)
 from .paper import PAPER_LRAP
 from .train import TrainingDiverged, pick_device, train

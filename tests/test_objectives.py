@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from mvae_lib.objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_standard_normal,
+from mvae_lib.objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_standard_normal,
                                  negative_elbo, reparameterize)
 
 
@@ -65,3 +65,15 @@ def test_negative_elbo_assembles_the_bound():
     ae = negative_elbo(rec, None)
     assert "kl" not in ae and ae["loss"].item() == pytest.approx(4.0)
     assert math.isclose(ae["elbo"].item(), -4.0)
+
+
+def test_general_kl_matches_torch_distributions_and_reduces_to_the_standard_normal_case():
+    torch.manual_seed(5)
+    mu_q, mu_p = torch.randn(3, 6), torch.randn(3, 6)
+    logvar_q, logvar_p = torch.randn(3, 6), torch.randn(3, 6)
+    expected = kl_divergence(Independent(Normal(mu_q, (0.5 * logvar_q).exp()), 1),
+                             Independent(Normal(mu_p, (0.5 * logvar_p).exp()), 1))
+    torch.testing.assert_close(kl_normal(mu_q, logvar_q, mu_p, logvar_p), expected)
+    zero = torch.zeros(())
+    torch.testing.assert_close(kl_normal(mu_q, logvar_q, zero, zero), kl_standard_normal(mu_q, logvar_q))
+    assert kl_normal(mu_q, logvar_q, mu_q, logvar_q).abs().max() < 1e-6
