@@ -95,11 +95,26 @@ class BookMode:
     epochs: int | None  # None: the preset's
     preset: str
     tsne_points: int
+    quick: bool = True
+    dataset: str = "mnist-halves"
 
     @classmethod
     def make(cls, quick: bool, dataset: str = "mnist-halves", splits: int | None = None,
              epochs: int | None = None) -> "BookMode":
         preset = "paper" if dataset == "mirflickr" else "small"
         if quick:
-            return cls(splits or 2, epochs or 5, preset, 500)
-        return cls(splits or 5, epochs, preset, 1000)
+            return cls(splits or 2, epochs or 5, preset, 500, True, dataset)
+        return cls(splits or 5, epochs, preset, 1000, False, dataset)
+
+    def banner(self) -> str:
+        """One Markdown line that every chapter shows first: which build made this page."""
+        from .config import get_preset
+        from .data import DATASETS
+
+        epochs = self.epochs or get_preset(self.preset).train.epochs
+        what = (f"{self.dataset}, {self.splits} of {DATASETS[self.dataset]} splits, {epochs} epochs, "
+                f"preset `{self.preset}`")
+        if self.quick:
+            return (f"**Quick build** ({what}): a smoke test of the book, not the reproduction; "
+                    "`python3 scripts/build_book.py` builds the full one.")
+        return f"**Full build** ({what})."
