@@ -6,6 +6,12 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.data`        the bundled MNIST halves and the MIR Flickr release loader
 - :mod:`mvae_lib.objectives`  log-likelihoods, the Gaussian KL, the (multimodal) lower bound
 - :mod:`mvae_lib.models`      AE, VAE, MAE, MVAE (paper eq. 8-9)
+- :mod:`mvae_lib.posteriors`  Gaussian posteriors, products and mixtures of experts
+- :mod:`mvae_lib.jmvae`       JMVAE-kl: unimodal encoders pulled towards the joint one
+- :mod:`mvae_lib.poe`         PoE-MVAE: the posterior as a product of experts
+- :mod:`mvae_lib.mixtures`    MMVAE and MoPoE: mixtures of experts
+- :mod:`mvae_lib.iwae`        importance-weighted bounds and log-likelihood estimates
+- :mod:`mvae_lib.crossmodal`  a missing modality: fill strategies, generation, coherence
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.evaluate`    encoding, the logistic-regression probe, LRAP and macro AP
 - :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2, saved runs
@@ -17,6 +23,10 @@ from .data import DataError, Split, load_split, mirflickr, mnist_halves
 from .evaluate import LogisticProbe, encode, fit_probe, lrap, macro_average_precision, score
 from .experiments import SETTINGS, TABLE_ROWS, Results, Row, Run, get_run, run_table
 from .models import AE, MAE, MVAE, VAE, LatentModel, Modality, build_model
+from .jmvae import JMVAE
+from .mixtures import MMVAE, MoPoE
+from .poe import PoEMVAE
+from .posteriors import Gaussian, Mixture, product_of_experts
 from .objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_standard_normal,
                          negative_elbo, reparameterize)
 from .paper import PAPER_LRAP

@@ -18,7 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .objectives import kl_standard_normal, negative_elbo, reconstruction_terms, reparameterize
+from .objectives import (gaussian_log_likelihood, kl_standard_normal, negative_elbo, reconstruction_terms,
+                         reparameterize)
+from .posteriors import Gaussian, Posterior
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 
@@ -132,7 +134,8 @@ class LatentModel(nn.Module):
         AE / MAE (deterministic code, reconstruction only).
     """
 
-    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, variational: bool):
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, variational: bool,
+                 encoders: Iterable[Sequence[str]] | None = None):
         super().__init__()
         if not modalities:
             raise ValueError("a model needs at least one modality")
@@ -140,7 +143,10 @@ class LatentModel(nn.Module):
         self.config = config
         self.variational = variational
         self.joint = "+".join(self.modalities)
-        self.encoders = nn.ModuleDict({self.joint: JointEncoder(modalities, config, variational)})
+        subsets = [tuple(self.modalities)] if encoders is None else [tuple(s) for s in encoders]
+        self.encoders = nn.ModuleDict({
+            "+".join(s): JointEncoder([self.modalities[m] for m in s], config, variational) for s in subsets
+        })
         self.decoders = nn.ModuleDict(
             {m.name: DECODERS[m.likelihood](config.latent, config.hidden, m.dim) for m in modalities}
         )
@@ -168,19 +174,75 @@ class LatentModel(nn.Module):
         """Parameters ``(mu, logvar)`` of ``q(z | inputs)``; ``logvar`` is None for an autoencoder."""
         return self.encoders[encoder or self.joint](inputs)
 
+    def given(self, given: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The observed modalities ``given`` (default: all), checked and in the model's order."""
+        if given is None:
+            return tuple(self.modalities)
+        given = set(given)
+        unknown = given - set(self.modalities)
+        if unknown or not given:
+            raise ValueError(f"{type(self).__name__} reads modalities {list(self.modalities)}; "
+                             f"asked to condition on {sorted(given)}")
+        return tuple(m for m in self.modalities if m in given)
+
+    def posterior(self, inputs: Mapping[str, Tensor], given: Iterable[str] | None = None) -> Posterior:
+        """:math:`q(z \\mid` the modalities in ``given``:math:`)` (default: all) as a distribution object.
+
+        A model with one encoder, the joint one, can only condition on every modality:
+        for the MAE and MVAE a missing modality must be filled in first
+        (:mod:`mvae_lib.crossmodal`). Models with an encoder per subset override this.
+        """
+        given = self.given(given)
+        key = "+".join(given)
+        if key not in self.encoders:
+            raise ValueError(
+                f"{type(self).__name__} has encoders for {list(self.encoders)}, none for {key!r} alone; "
+                "fill in the missing modality (mvae_lib.crossmodal.fill) and use the joint encoder"
+            )
+        mu, logvar = self.encoders[key](inputs)
+        if logvar is None:
+            raise ValueError(f"{type(self).__name__} is not variational: it has a code, not a posterior")
+        return Gaussian(mu, logvar)
+
     def code(
         self,
         inputs: Mapping[str, Tensor],
         mode: str = "sample",
         generator: torch.Generator | None = None,
+        given: Iterable[str] | None = None,
     ) -> Tensor:
-        """The representation ``z``: a posterior sample (``mode="sample"``, as in the paper) or its mean."""
-        mu, logvar = self.encode(inputs)
-        if logvar is None or mode == "mean":
-            return mu
-        if mode != "sample":
+        """The representation ``z`` of the modalities in ``given`` (default: all): a posterior
+        sample (``mode="sample"``, as in the paper) or the posterior mean."""
+        if mode not in ("sample", "mean"):
             raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
-        return reparameterize(mu, logvar, generator)
+        if not self.variational:
+            given = self.given(given)
+            if given != tuple(self.modalities):
+                raise ValueError(f"{type(self).__name__} encodes {list(self.modalities)} together; "
+                                 "fill in the missing modality (mvae_lib.crossmodal.fill) first")
+            return self.encode(inputs)[0]
+        q = self.posterior(inputs, given)
+        return q.mean if mode == "mean" else q.rsample(1, generator)[0]
+
+    def log_likelihoods(self, z: Tensor, inputs: Mapping[str, Tensor], modalities: Iterable[str] | None = None,
+                        ) -> dict[str, Tensor]:
+        """:math:`\\log p(m \\mid z)` for each of ``modalities`` (default: all), for ``z`` of
+        shape (S, B, D): a dict of (S, B) tensors."""
+        modalities = self.given(modalities)
+        S, B, D = z.shape
+        flat = z.reshape(S * B, D)                                   # (S*B, D)
+        params = {m: self.decoders[m](flat) for m in modalities}
+        targets = {m: inputs[m].expand(S, B, -1).reshape(S * B, -1) for m in modalities}
+        rec = reconstruction_terms({m: self.likelihoods[m] for m in modalities}, targets, params)
+        return {m: -rec[f"rec_{m}"].reshape(S, B) for m in modalities}
+
+    def log_joint(self, z: Tensor, inputs: Mapping[str, Tensor], modalities: Iterable[str] | None = None,
+                  ) -> Tensor:
+        """:math:`\\log p(z) + \\sum_m \\log p(m \\mid z)` over ``modalities`` (default: all), for
+        ``z`` of shape (S, B, D): shape (S, B). The generative model is the same for every
+        model of this library: a standard-normal prior and one decoder per modality."""
+        log_lik = sum(self.log_likelihoods(z, inputs, modalities).values())
+        return log_lik + gaussian_log_likelihood(z, torch.zeros(()), torch.zeros(()))
 
     def decode(self, z: Tensor) -> dict[str, tuple[Tensor, ...]]:
         """Likelihood parameters of every modality: ``(mu, logvar)`` or ``(logits,)``."""
@@ -234,15 +296,32 @@ class MVAE(LatentModel):
 
 
 MODELS: dict[str, type[LatentModel]] = {"AE": AE, "VAE": VAE, "MAE": MAE, "MVAE": MVAE}
+MISSING_MODALITY_MODELS = ("JMVAE-kl", "PoE", "MMVAE", "MoPoE")  # the models that answered setting 4
 
 
-def build_model(kind: str, modalities: Iterable[Modality], config: ModelConfig) -> LatentModel:
-    """Build ``kind`` (``"AE"``, ``"VAE"``, ``"MAE"``, ``"MVAE"``) for the given modalities."""
-    if kind not in MODELS:
-        raise ValueError(f"unknown model {kind!r}; expected one of {sorted(MODELS)}")
+def model_classes() -> dict[str, type[LatentModel]]:
+    """Every model kind: the paper's four and, from their own modules, the models with an
+    encoder for a modality alone (imported here, not at the top, because they build on this one)."""
+    from .jmvae import JMVAE
+    from .mixtures import MMVAE, MoPoE
+    from .poe import PoEMVAE
+
+    return {**MODELS, "JMVAE-kl": JMVAE, "PoE": PoEMVAE, "MMVAE": MMVAE, "MoPoE": MoPoE}
+
+
+def build_model(kind: str, modalities: Iterable[Modality], config: ModelConfig, **options) -> LatentModel:
+    """Build ``kind`` (``"AE"``, ``"VAE"``, ``"MAE"``, ``"MVAE"``, ``"JMVAE-kl"``, ``"PoE"``,
+    ``"MMVAE"``, ``"MoPoE"``) for the given modalities. ``options`` are the kind's own
+    settings (``alpha`` for JMVAE-kl, ``K`` for MMVAE)."""
+    classes = model_classes()
+    if kind not in classes:
+        raise ValueError(f"unknown model {kind!r}; expected one of {sorted(classes)}")
     modalities = list(modalities)
     if kind in ("AE", "VAE"):
         if len(modalities) != 1:
             raise ValueError(f"{kind} reads one input; found {len(modalities)} modalities")
         return MODELS[kind](modalities[0], config)
-    return MODELS[kind](modalities, config)
+    try:
+        return classes[kind](modalities, config, **options)
+    except TypeError as err:
+        raise ValueError(f"{kind} does not take the options {sorted(options)}: {err}") from None

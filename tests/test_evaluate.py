@@ -85,3 +85,14 @@ def test_macro_ap_skips_labels_without_positives():
     assert macro_average_precision(y, scores) == pytest.approx(expected)
     with pytest.raises(ValueError, match="at least one label"):
         macro_average_precision(np.zeros((5, 2)), np.zeros((5, 2)))
+
+
+def test_average_precision_handles_ties_as_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    from mvae_lib.evaluate import average_precision
+
+    rng = np.random.default_rng(3)
+    y = rng.random(500) < 0.3
+    scores = np.round(rng.random(500), 1)  # many ties
+    assert average_precision(y, scores) == pytest.approx(average_precision_score(y, scores), abs=1e-12)

@@ -1,0 +1,77 @@
+r"""PoE-MVAE (Wu & Goodman 2018): the joint posterior as a product of unimodal experts.
+
+Each modality has its own encoder, an *expert* :math:`\tilde q(z|m)`; the posterior given
+any subset :math:`s` of the modalities is the product of the prior and the experts in it,
+
+.. math:: q(z \mid s) \;\propto\; p(z) \prod_{m \in s} \tilde q(z \mid m),
+
+in closed form for Gaussians (precisions add; :func:`mvae_lib.posteriors.product_of_experts`).
+So an image alone is encoded by :math:`p(z)\,\tilde q(z|x)`, and the tags are never read.
+Training sums the bounds of the full set and of every single modality (their sub-sampled
+objective; with two modalities that is every non-empty subset):
+
+.. math:: \mathcal L_{\mathrm{PoE}}(x, w) = \mathcal L(x, w) + \mathcal L(x) + \mathcal L(w),
+          \qquad \mathcal L(s) = \mathbb E_{q(z|s)}\Big[\sum_{m \in s} \log p(m|z)\Big]
+          - \mathrm{KL}\big(q(z|s) \,\|\, p(z)\big),
+
+each a lower bound on :math:`\log p(s)`; :math:`\mathcal L(x)` reconstructs only :math:`x`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from torch import Tensor
+
+from .config import ModelConfig
+from .models import LatentModel, Modality
+from .objectives import kl_standard_normal, reconstruction_terms
+from .posteriors import Gaussian, product_of_experts
+
+
+def subset_elbo_terms(model: LatentModel, q: Gaussian, inputs: Mapping[str, Tensor], targets: Iterable[str],
+                      ) -> tuple[dict[str, Tensor], Tensor]:
+    """One-sample terms of :math:`\\mathbb E_q[\\sum_{m} \\log p(m|z)] - \\mathrm{KL}(q \\| p)`:
+    the per-example reconstruction terms ``{"rec_<m>": ...}`` of ``targets`` and the KL."""
+    z = q.rsample(1)[0]  # (B, D)
+    targets = list(targets)
+    params = {m: model.decoders[m](z) for m in targets}
+    rec = reconstruction_terms({m: model.likelihoods[m] for m in targets}, inputs, params)
+    return rec, kl_standard_normal(q.mu, q.logvar)
+
+
+class PoEMVAE(LatentModel):
+    """Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert."""
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+        if len(modalities) < 2:
+            raise ValueError(f"PoE reads two or more modalities; found {len(modalities)}")
+        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
+
+    def posterior(self, inputs, given=None) -> Gaussian:
+        experts = [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
+        return product_of_experts(experts, prior=True)
+
+    def encode(self, inputs, encoder=None):
+        q = self.posterior(inputs)
+        return q.mu, q.logvar
+
+    def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
+        """Negative sum of the bounds of ``(x, w)``, ``x`` and ``w``.
+
+        Terms (batch means): ``loss``; ``elbo``, ``kl``, ``rec_<m>`` of the joint bound;
+        ``elbo_<m>`` of each single-modality bound.
+        """
+        out: dict[str, Tensor] = {}
+        total = 0.0
+        for subset in [tuple(self.modalities)] + [(m,) for m in self.modalities]:
+            rec, kl = subset_elbo_terms(self, self.posterior(inputs, subset), inputs, subset)
+            rec_sum = sum(rec.values())
+            total = total + (rec_sum + kl_weight * kl).mean()
+            elbo = -(rec_sum + kl).mean()
+            if len(subset) > 1:
+                out.update({k: v.mean() for k, v in rec.items()})
+                out["kl"], out["elbo"] = kl.mean(), elbo
+            else:
+                out[f"elbo_{subset[0]}"] = elbo
+        out["loss"] = total
+        return out
