@@ -10,8 +10,13 @@ x batch x (weights of all linear layers). Targets: ratio >= 0.65 at batch 100 an
 at batch 256. Each ratio is the median over pairs of adjacent step and matmul timings
 (see :func:`measure`); ``--baseline`` also times a plain PyTorch MVAE the same way.
 
+Then one training step of each missing-modality model (JMVAE-kl, PoE, MMVAE, MoPoE) at the
+same sizes, beside the MVAE's, as milliseconds per step and as a multiple of the MVAE's step
+(``--models``; their FLOPs differ by design, e.g. MMVAE decodes K samples per expert, so
+the multiple is the figure to watch for a regression).
+
     python benchmarks/throughput.py [--baseline] [--device cpu|cuda] [--steps N] [--rounds N]
-                                    [--batch-sizes 100 256]
+                                    [--batch-sizes 100 256] [--models MVAE JMVAE-kl ...]
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import time
 import torch
 
 from mvae_lib.config import PRESETS
-from mvae_lib.models import Modality, build_model
+from mvae_lib.models import MISSING_MODALITY_MODELS, Modality, build_model
 from mvae_lib.train import make_optimizer, pick_device, reuse_freed_memory, train_step
 
 
@@ -46,10 +51,13 @@ def linear_macs(model: torch.nn.Module) -> int:
     return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
-def paper_mvae(device):
+PAPER_MODALITIES = [Modality("x", 3857, "gaussian"), Modality("w", 2000, "bernoulli")]
+ALL_MODELS = ["MVAE", *MISSING_MODALITY_MODELS]
+
+
+def paper_mvae(device, kind: str = "MVAE"):
     torch.manual_seed(0)
-    return build_model("MVAE", [Modality("x", 3857, "gaussian"), Modality("w", 2000, "bernoulli")],
-                       PRESETS["paper"].model).to(device)
+    return build_model(kind, PAPER_MODALITIES, PRESETS["paper"].model).to(device)
 
 
 class PlainMVAE(torch.nn.Module):
@@ -90,10 +98,10 @@ def plain_step_fn(device):
     return model, step
 
 
-def library_step_fn(device):
+def library_step_fn(device, kind: str = "MVAE"):
     if device.type == "cpu":
         reuse_freed_memory()  # as mvae_lib.train.train() does; process-wide, so plain runs first
-    model = paper_mvae(device)
+    model = paper_mvae(device, kind)
     config = PRESETS["paper"].train
     opt = make_optimizer(model, config)
     return model, lambda batch: train_step(model, opt, batch, config)
@@ -137,6 +145,21 @@ def measure(device, batch_size: int, steps: int, rounds: int, make=library_step_
             "ratio": statistics.median(ratios), "ratio_lo": ratios[q], "ratio_hi": ratios[-1 - q]}
 
 
+def model_steps(device, batch_size: int, models: list[str], rounds: int) -> dict[str, float]:
+    """Median seconds of one training step of each of ``models``, interleaved round by round
+    (so that the machine's drift falls on every model alike)."""
+    batches = [{"x": torch.randn(batch_size, 3857, device=device),
+                "w": (torch.rand(batch_size, 2000, device=device) < 0.05).float()} for _ in range(2)]
+    steps = {kind: library_step_fn(device, kind)[1] for kind in models}
+    for step in steps.values():  # warm-up
+        step(batches[0])
+    times: dict[str, list[float]] = {kind: [] for kind in models}
+    for r in range(rounds):
+        for kind, step in steps.items():
+            times[kind].append(timed(lambda: step(batches[r % 2]), 1, device))
+    return {kind: statistics.median(t) for kind, t in times.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
@@ -144,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15,
                         help="pairs of (step, matmul) windows per figure; the median is kept")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 256])
+    parser.add_argument("--models", nargs="*", default=ALL_MODELS, choices=ALL_MODELS,
+                        help="models whose step is timed beside the MVAE's at batch 100 (default: all; "
+                             "none: skip)")
     parser.add_argument("--baseline", action="store_true",
                         help="also time a plain PyTorch MVAE (separate heads, default Adam, clip pass)")
     args = parser.parse_args(argv)
@@ -165,6 +191,16 @@ def main(argv=None):
         spread = f"({r['ratio_lo']:.2f}-{r['ratio_hi']:.2f})"
         print(f"{name:<8} {bs:>5} {r['samples_s']:>10.1f} {r['step_flops'] / 1e9:>14.1f} "
               f"{r['matmul_flops'] / 1e9:>15.1f} {r['ratio']:>6.2f} {spread:>14} {target:>6}")
+
+    if args.models:
+        kinds = ["MVAE"] + [k for k in args.models if k != "MVAE"]
+        batch = args.batch_sizes[0]
+        seconds = model_steps(device, batch, kinds, max(3, args.rounds // 3))
+        print(f"\none training step at the paper's sizes, batch {batch} (median over "
+              f"{max(3, args.rounds // 3)} interleaved rounds)")
+        print(f"{'model':<9} {'ms/step':>8} {'samples/s':>10} {'x MVAE':>7}")
+        for kind, t in seconds.items():
+            print(f"{kind:<9} {1e3 * t:>8.1f} {batch / t:>10.1f} {t / seconds['MVAE']:>7.2f}")
 
 
 if __name__ == "__main__":

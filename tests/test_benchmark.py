@@ -19,7 +19,8 @@ def throughput():
 
 @pytest.mark.slow
 def test_prints_a_ratio_per_model_and_batch(throughput, capsys):
-    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2", "--baseline"])
+    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2", "--baseline",
+                     "--models"])
     rows = [line.split() for line in capsys.readouterr().out.splitlines()
             if line.split()[:1] in (["plain"], ["mvae_lib"])]
     assert [(r[0], r[1]) for r in rows] == [("plain", "2"), ("mvae_lib", "2")]
@@ -33,3 +34,13 @@ def test_plain_and_library_models_count_the_same_flops(throughput):
     """The comparison is like with like: both MVAEs have the paper's linear layers."""
     plain, library = throughput.PlainMVAE(), throughput.paper_mvae(torch.device("cpu"))
     assert throughput.linear_macs(plain) == throughput.linear_macs(library)
+
+
+@pytest.mark.slow
+def test_times_every_missing_modality_model_beside_the_mvae(throughput, capsys):
+    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2"])
+    out = capsys.readouterr().out.split("one training step at the paper's sizes")[1]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    assert list(rows) == throughput.ALL_MODELS
+    assert float(rows["MVAE"][3]) == 1.0
+    assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows.values())
