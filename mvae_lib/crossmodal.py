@@ -97,7 +97,8 @@ class MissingView:
     """
 
     def __init__(self, model: LatentModel, fill_strategy: str | None, mean: np.ndarray, missing: str = "w"):
-        if fill_strategy is None and len(model.encoders) == 1 and len(model.modalities) > 1:
+        observed = [m for m in model.modalities if m != missing]
+        if fill_strategy is None and not (model.variational and model.can_condition_on(observed)):
             raise ValueError(f"{type(model).__name__} has only a joint encoder: give it a fill strategy "
                              f"({list(FILLS)})")
         self.model, self.fill, self.missing = model, fill_strategy, missing
@@ -171,7 +172,7 @@ def log_likelihoods(model: LatentModel, view: MissingView, inputs: Mapping[str, 
 
 
 def evaluate_missing(model: LatentModel, split, fills: list[str | None], encoding: str = "sample",
-                     seed: int = 1, K: int = 200, n_ll: int = 500, samples: int = 10,
+                     seed: int = 1, K: int = 1000, n_ll: int = 100, samples: int = 10,
                      missing: str = "w") -> dict[str | None, dict[str, float]]:
     """Table 3's scores for one trained model on one split, for each way in ``fills`` of
     seeing an image without its tags (a fill strategy, or None for the model's own

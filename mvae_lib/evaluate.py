@@ -30,7 +30,9 @@ def encode(
 
     ``mode="sample"`` draws ``z ~ q(z|.)`` with a generator seeded by ``seed`` (the
     paper's protocol); ``"mean"`` returns the posterior mean. Modalities named in ``zero``
-    are replaced by all-zero vectors (setting 4 zeroes the tags ``w``).
+    are missing at test time (setting 4): a model with one joint encoder (AE, MAE, VAE,
+    MVAE) is fed all-zero vectors in their place, as in the paper; a model with an encoder
+    for the rest alone (JMVAE-kl, PoE, MMVAE, MoPoE) is conditioned on the rest.
     """
     if mode not in ("sample", "mean"):
         raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
@@ -38,6 +40,8 @@ def encode(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     n = len(next(iter(inputs.values())))
+    observed = [m for m in model.modalities if m not in zero]
+    conditional = bool(zero) and model.variational and model.can_condition_on(observed)
     out = []
     for start in range(0, n, batch_size):
         batch = {}
@@ -45,7 +49,11 @@ def encode(
             t = torch.as_tensor(inputs[m][start:start + batch_size], dtype=torch.float32, device=device)
             batch[m] = torch.zeros_like(t) if m in zero else t
         model.check_inputs(batch)
-        out.append(model.code(batch, mode=mode, generator=generator).cpu())
+        if conditional:
+            rest = {m: batch[m] for m in observed}
+            out.append(model.code(rest, mode=mode, generator=generator, given=observed).cpu())
+        else:
+            out.append(model.code(batch, mode=mode, generator=generator).cpu())
     return torch.cat(out).numpy()
 
 

@@ -68,7 +68,7 @@ TABLE_ROWS = (
     Row(1, "AE", 1), Row(1, "AE", 2), Row(1, "VAE", 1), Row(1, "VAE", 2),
     Row(2, "MAE", 3), Row(2, "MAE", 4), Row(2, "MVAE", 3), Row(2, "MVAE", 4),
 )
-MULTIMODAL = ("MAE", "MVAE")
+MULTIMODAL = ("MAE", "MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE")
 
 
 def check_row(row: Row) -> None:
@@ -78,7 +78,7 @@ def check_row(row: Row) -> None:
     if (row.model in MULTIMODAL) != multimodal_setting:
         raise ValueError(
             f"{row.model} does not run in setting {row.setting}: AE and VAE take settings 1-2, "
-            "MAE and MVAE settings 3-4"
+            f"{', '.join(MULTIMODAL)} settings 3-4"
         )
 
 

@@ -85,6 +85,9 @@ class MMVAE(LatentModel):
         super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
         self.K = K
 
+    def can_condition_on(self, given) -> bool:
+        return bool(self.given(given))  # an expert per modality: any non-empty subset
+
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
         experts = [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
         return experts[0] if len(experts) == 1 else Mixture(experts)
@@ -118,6 +121,9 @@ class MoPoE(LatentModel):
     def subset_posterior(self, inputs, subset) -> Gaussian:
         experts = [Gaussian(*self.encoders[m](inputs)) for m in subset]
         return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
+
+    def can_condition_on(self, given) -> bool:
+        return bool(self.given(given))  # an expert per modality: any non-empty subset
 
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
         given = set(self.given(given))

@@ -185,6 +185,10 @@ class LatentModel(nn.Module):
                              f"asked to condition on {sorted(given)}")
         return tuple(m for m in self.modalities if m in given)
 
+    def can_condition_on(self, given: Iterable[str]) -> bool:
+        """Whether :meth:`posterior` accepts exactly the modalities ``given`` (no fill needed)."""
+        return "+".join(self.given(given)) in self.encoders
+
     def posterior(self, inputs: Mapping[str, Tensor], given: Iterable[str] | None = None) -> Posterior:
         """:math:`q(z \\mid` the modalities in ``given``:math:`)` (default: all) as a distribution object.
 

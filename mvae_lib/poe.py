@@ -47,6 +47,9 @@ class PoEMVAE(LatentModel):
             raise ValueError(f"PoE reads two or more modalities; found {len(modalities)}")
         super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
 
+    def can_condition_on(self, given) -> bool:
+        return bool(self.given(given))  # an expert per modality: any non-empty subset
+
     def posterior(self, inputs, given=None) -> Gaussian:
         experts = [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
         return product_of_experts(experts, prior=True)

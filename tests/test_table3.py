@@ -1,0 +1,63 @@
+"""Table 3 end to end on a small split: every row scored, scores kept beside the runs, the
+MAE and MVAE runs shared with Table 2, nothing computed twice."""
+import numpy as np
+import pytest
+
+import mvae_lib.experiments as ex
+import mvae_lib.table3 as t3
+from mvae_lib.data import mnist_halves
+from mvae_lib.experiments import Row, run_table
+from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, format_table3, markdown_table3, run_table3
+
+FAST = EvalConfig(K=4, n_ll=10, samples=2)
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    s = mnist_halves(0)
+    keep = np.random.default_rng(0).permutation(2000)[:60]
+    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
+    return type(s)(s.name, 0, cut(s.train, slice(120)), cut(s.test, keep), s.y_train[:120], s.y_test[keep],
+                   s.modalities, s.label_names)
+
+
+@pytest.mark.slow
+def test_table3_end_to_end_reuses_table2_runs_and_caches_scores(tmp_path, tiny_preset, small_split, monkeypatch):
+    monkeypatch.setattr(ex, "load_split", lambda *a, **k: small_split)
+    monkeypatch.setattr(t3, "load_split", lambda *a, **k: small_split)
+    kwargs = dict(dataset="mnist-halves", splits=[0], preset=tiny_preset, out_dir=tmp_path, progress=False,
+                  workers=1)
+    run_table([Row(2, "MAE", 3), Row(2, "MVAE", 3)], **kwargs)  # Table 2's runs exist first
+    table2_runs = set((tmp_path / "runs/mnist-halves").glob("*.json"))
+    res = run_table3(evaluation=FAST, **kwargs)
+    runs = {p for p in (tmp_path / "runs/mnist-halves").glob("*.json") if ".table3-" not in p.name}
+    assert table2_runs <= runs and len(runs) == 6  # MAE, MVAE reused; four new models trained
+    assert len(list((tmp_path / "runs/mnist-halves").glob("*.table3-*.json"))) == 6
+    cells = {(r["model"], r["setting"], r["metric"]): r["value"] for r in res.rows}
+    for row in TABLE3_ROWS:
+        for metric in ("lrap_both", "lrap_image", "map_both", "map_image", "gen_ap", "coherence"):
+            assert 0 <= cells[(row.model, row.fill, metric)] <= 1
+        assert ((row.model, row.fill, "ll_joint") in cells) == (row.model != "MAE")
+    assert cells[("MVAE", "zeros", "lrap_both")] == cells[("MVAE", "refill", "lrap_both")]  # one run, one probe
+    text = format_table3(res)
+    assert all(row.label in text for row in TABLE3_ROWS)
+    assert markdown_table3(res).count("\n") == len(TABLE3_ROWS) + 1
+
+    def no_scoring(*a, **k):
+        raise AssertionError("Table 3 scores were computed again")
+
+    monkeypatch.setattr(t3, "evaluate_missing", no_scoring)
+    monkeypatch.setattr(ex, "train_and_evaluate", no_scoring)
+    again = run_table3(evaluation=FAST, **kwargs)
+    assert again.rows == res.rows
+
+
+def test_rows_are_checked():
+    check_row3(Row3("MVAE", "refill"))
+    check_row3(Row3("PoE"))
+    with pytest.raises(ValueError, match="needs a fill"):
+        check_row3(Row3("MVAE", OWN))
+    with pytest.raises(ValueError, match="own encoder"):
+        check_row3(Row3("MMVAE", "zeros"))
+    with pytest.raises(ValueError, match="Table 3 compares"):
+        check_row3(Row3("VAE", "zeros"))
