@@ -36,14 +36,23 @@ OWN = "q(z|x)"  # the "fill" column of a model that encodes the image alone with
 
 @dataclass(frozen=True)
 class Row3:
-    """A row of Table 3: a model, and how it sees an image without its tags (a fill, or OWN)."""
+    """A row of Table 3: a model, how it sees an image without its tags (a fill, or OWN), and
+    the model's own settings if not its defaults (e.g. ``(("alpha", 1.0),)`` for JMVAE-kl)."""
 
     model: str
     fill: str = OWN
+    options: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The model with its options, as results name it: ``"JMVAE-kl (alpha=1)"``."""
+        if not self.options:
+            return self.model
+        return f"{self.model} (" + ", ".join(f"{k}={v:g}" for k, v in self.options) + ")"
 
     @property
     def label(self) -> str:
-        return self.model if self.fill == OWN else f"{self.model}, {self.fill}"
+        return self.name if self.fill == OWN else f"{self.name}, {self.fill}"
 
 
 TABLE3_ROWS = (
@@ -102,11 +111,12 @@ def _sidecar(run_path: Path, encoding: str, evaluation: EvalConfig) -> Path:
 
 
 def score_run(dataset: str, model: str, split: int, preset: Preset, out_dir, fills: list[str | None],
-              encoding: str = "sample", evaluation: EvalConfig = EvalConfig(), device=None, data_root=None,
-              progress: bool = False, threads: int | None = None) -> dict:
+              options: dict | None = None, encoding: str = "sample", evaluation: EvalConfig = EvalConfig(),
+              device=None, data_root=None, progress: bool = False, threads: int | None = None) -> dict:
     """Table 3's scores of one model on one split, ``{fill: {metric: value}}`` (fill None: own
     encoder), from its saved run (trained first if it is not saved yet), kept beside it."""
-    run = get_run(dataset, model, 3, split, preset, None, out_dir, device, data_root, progress, threads=threads)
+    run = get_run(dataset, model, 3, split, preset, None, out_dir, device, data_root, progress, threads=threads,
+                  options=options)
     path = _sidecar(run.path, encoding, evaluation)
     keys = [OWN if f is None else f for f in fills]
     try:
@@ -141,12 +151,13 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
     device = pick_device(device)
     preset = resolve_preset(preset, epochs)
     check_available(dataset, splits, data_root)
-    fills: dict[str, list[str | None]] = {}
+    fills: dict[tuple, list[str | None]] = {}
     for row in rows:
-        fills.setdefault(row.model, []).append(None if row.fill == OWN else row.fill)
-    jobs = {(k, m): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,
-                         encoding=encoding, evaluation=evaluation, device=str(device), data_root=data_root)
-            for k in splits for m, f in fills.items()}
+        fills.setdefault((row.model, row.options), []).append(None if row.fill == OWN else row.fill)
+    jobs = {(k, m, o): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,
+                            options=dict(o), encoding=encoding, evaluation=evaluation, device=str(device),
+                            data_root=data_root)
+            for k in splits for (m, o), f in fills.items()}
     workers = default_workers(device, preset) if workers is None else workers
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     scores: dict[tuple, dict] = {}
@@ -163,19 +174,19 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # finished runs and scores stay saved
                 raise
-    tidy = [{"dataset": dataset, "table": 3, "model": row.model, "setting": row.fill, "split": k,
-             "metric": metric, "value": value}
+    tidy = [{"dataset": dataset, "table": 3, "model": row.name, "setting": row.fill, "split": k,
+             "metric": metric, "value": value, **({"options": dict(row.options)} if row.options else {})}
             for k in splits for row in rows
-            for metric, value in scores[(k, row.model)][row.fill].items()]
+            for metric, value in scores[(k, row.model, row.options)][row.fill].items()]
     return Results(tidy, dataset, {"train": 0.0, "encode": 0.0, "probe": 0.0}, encoding)
 
 
 def table3_cells(results: Results, rows=TABLE3_ROWS) -> list[tuple[Row3, dict[str, dict]]]:
     """Each row with its summary entry per metric (mean, std, n_splits)."""
     summary = {(r["model"], r["setting"], r["metric"]): r for r in results.summary()}
-    return [(row, {m: summary[(row.model, row.fill, m)] for m in TABLE3_METRICS
-                   if (row.model, row.fill, m) in summary})
-            for row in rows if any((row.model, row.fill, m) in summary for m in TABLE3_METRICS)]
+    return [(row, {m: summary[(row.name, row.fill, m)] for m in TABLE3_METRICS
+                   if (row.name, row.fill, m) in summary})
+            for row in rows if any((row.name, row.fill, m) in summary for m in TABLE3_METRICS)]
 
 
 def _value(cell: dict | None, digits: int) -> str:
@@ -207,6 +218,65 @@ def markdown_table3(results: Results, rows=TABLE3_ROWS, metrics=None) -> str:
              "|:--|:--|" + "--:|" * len(metrics)]
     for row, cells in table3_cells(results, rows):
         fill = "its own $q(z \\mid x)$" if row.fill == OWN else row.fill
-        lines.append(f"| {row.model} | {fill} | " + " | ".join(
+        lines.append(f"| {row.name} | {fill} | " + " | ".join(
             _value(cells.get(m), 1 if m.startswith("ll_") else 3) for m in metrics) + " |")
     return "\n".join(lines)
+
+
+def plot_table3(results: Results, metrics=("lrap_image", "lrap_both"), rows=TABLE3_ROWS):
+    """Bars of Table 3: one group per row, one bar per metric (mean +- std over splits), each
+    split a dot. The dashed line marks the MVAE with zeros, the paper's setting 4."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cells = table3_cells(results, rows)
+    pos = np.arange(len(cells))
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    for i, metric in enumerate(metrics):
+        offset = (i - (len(metrics) - 1) / 2) * width
+        means = [c[metric]["mean"] for _, c in cells]
+        ax.bar(pos + offset, means, width * 0.9, yerr=[c[metric]["std"] for _, c in cells], capsize=3,
+               color=f"C{i}", label=TABLE3_METRICS[metric][0])
+        for p, (row, _) in zip(pos, cells):
+            values = [r["value"] for r in results.rows
+                      if (r["model"], r["setting"], r["metric"]) == (row.name, row.fill, metric)]
+            ax.plot(p + offset + np.linspace(-width / 4, width / 4, len(values)), values, "k.", ms=3)
+        if metric == metrics[0]:
+            ref = dict(cells).get(Row3("MVAE", "zeros"), {}).get(metric)
+            if ref:
+                ax.axhline(ref["mean"], color=f"C{i}", ls="--", lw=1)
+    ax.plot([], [], "k.", label="one split")
+    ax.set_xticks(pos)
+    ax.set_xticklabels([row.label.replace(", ", ",\n") for row, _ in cells], fontsize=8)
+    low = min(r["value"] for r in results.rows if r["metric"] in metrics)
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_ylabel("score")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=len(metrics) + 1, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def generated_tags(dataset: str, rows, split: int, preset: Preset, out_dir, indices, device=None,
+                   data_root=None, samples: int = 10, seed: int = 0):
+    """The tags each row generates for the test examples ``indices`` of ``split``, from the
+    saved runs: ``{row: (len(indices), D_w) array of probabilities}``, with the split."""
+    import numpy as np
+    import torch
+
+    from .crossmodal import MissingView
+
+    data = load_split(dataset, split, data_root)
+    device = pick_device(device)
+    batch = {m: torch.as_tensor(a[indices], dtype=torch.float32, device=device) for m, a in data.test.items()}
+    out = {}
+    for row in rows:
+        run = get_run(dataset, row.model, 3, split, preset, None, out_dir, device, data_root, progress=False,
+                      options=dict(row.options))
+        model = run.model(device)
+        view = MissingView(model, None if row.fill == OWN else row.fill, data.train["w"].mean(0))
+        with torch.no_grad():
+            out[row] = np.asarray(view.generate(batch, samples, torch.Generator(device=device).manual_seed(seed))
+                                  .cpu())
+    return out, data
