@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import PRESETS
+from .config import PRESETS, ModelConfig, Preset, TrainConfig
 from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
 from .experiments import TABLE_ROWS, Row, check_row, get_run, run_table
 from .report import format_tables
@@ -32,6 +33,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _preset(text: str) -> Preset:
+    """A preset by name, or read from a JSON file with the fields of ModelConfig and TrainConfig."""
+    if text in PRESETS:
+        return PRESETS[text]
+    if not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"expected one of {sorted(PRESETS)} or a .json file, found {text!r}")
+    try:
+        spec = json.loads(Path(text).read_text())
+        model = ModelConfig(**{**spec.get("model", {}), "hidden": tuple(spec.get("model", {}).get(
+            "hidden", ModelConfig.hidden))})
+        return Preset(str(spec["name"]), model, TrainConfig(**spec.get("train", {})), f"from {text}")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise argparse.ArgumentTypeError(
+            f"{text}: expected a JSON object with a name and model / train fields of ModelConfig / "
+            f"TrainConfig; {type(err).__name__}: {err}") from None
+
+
 def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
     """The options ``reproduce`` and ``run`` share: which data, which sizes, where."""
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist-halves",
@@ -41,10 +59,11 @@ def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
                    help=f"folder of the unpacked MIR Flickr release (default: ${MIRFLICKR_ENV})")
     p.add_argument("--epochs", type=_positive, metavar="N",
                    help="training epochs (default: the preset's)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+    p.add_argument("--preset", type=_preset, default=None, metavar="NAME|FILE.json",
                    help="network sizes and training settings: " + "; ".join(
                        f"{p.name}: {p.description}" for p in PRESETS.values())
-                   + " (default: small for mnist-halves, paper for mirflickr)")
+                   + " (default: small for mnist-halves, paper for mirflickr); or a JSON file "
+                     '{"name": ..., "model": {ModelConfig fields}, "train": {TrainConfig fields}}')
     p.add_argument("--device", default="auto", help=devices)
     p.add_argument("--out", default="mvae_runs", metavar="DIR",
                    help="the runs folder: finished runs are saved in DIR/runs/ and reused by any "
@@ -140,7 +159,7 @@ def _failed(err: BaseException, out: Path) -> int:
 
 
 def reproduce(args) -> int:
-    preset = args.preset or ("paper" if args.dataset == "mirflickr" else "small")
+    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
     if args.splits > DATASETS[args.dataset]:
         print(f"error: {args.dataset} has {DATASETS[args.dataset]} splits; found --splits {args.splits}",
               file=sys.stderr)
@@ -155,7 +174,7 @@ def reproduce(args) -> int:
         return _failed(err, out)
     wall = time.perf_counter() - start
     print(format_tables(results))
-    stem = out / f"tables-{args.dataset}-{preset}-{args.encode}"
+    stem = out / f"tables-{args.dataset}-{preset.name}-{args.encode}"
     results.to_json(stem.with_suffix(".json"))
     results.to_csv(stem.with_suffix(".csv"))
     t = results.timing_s
@@ -167,7 +186,7 @@ def reproduce(args) -> int:
 
 
 def run_one(args) -> int:
-    preset = args.preset or ("paper" if args.dataset == "mirflickr" else "small")
+    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
     out = Path(args.out)
     try:
         if args.model not in {r.model for r in TABLE_ROWS}:

@@ -485,17 +485,22 @@ def _worker_init(parent_pid: int, own_device) -> None:
     global _worker_device
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, _on_sigterm)  # finally blocks run: the run's claim is released
-    if sys.platform.startswith("linux"):  # the kernel sends SIGTERM when the parent dies
+    _die_with_parent(parent_pid)
+    if own_device is not None:
+        _worker_device = own_device.get()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have SIGTERM sent to this process when ``parent_pid`` ends (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):  # the kernel sends it
         try:
             PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent_pid:  # died before prctl took effect
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()  # elsewhere
-    if own_device is not None:
-        _worker_device = own_device.get()
 
 
 def _watch_parent(parent_pid: int) -> None:
