@@ -4,7 +4,13 @@ A *run* trains one model on one input view of one split and evaluates it in ever
 setting it serves: the multimodal models are trained once and scored both with their
 tags (setting 3) and with the tags zeroed (setting 4), with the same probe. Each finished
 run is written to ``out_dir`` at once (atomically) and found again by a key that hashes
-everything it depends on, so rerunning a command, or a later book chapter, reuses it.
+everything it depends on, so rerunning a command, or a later book chapter, reuses it
+(:mod:`mvae_lib.runcache` keeps the saved runs: keys, healing, claims).
+
+The grid (:func:`run_table`) trains the missing runs in worker processes: one per CPU core
+for small models, one per device when several are named (``"cuda:0,cuda:1"``). The workers
+stop with their parent however it ends (Ctrl-C, SIGTERM, SIGKILL), releasing the runs they
+hold; finished runs stay saved.
 """
 from __future__ import annotations
 
@@ -486,6 +492,8 @@ def _worker_init(parent_pid: int, own_device) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, _on_sigterm)  # finally blocks run: the run's claim is released
     _die_with_parent(parent_pid)
+    tqdm.set_lock(threading.RLock())  # not tqdm's default process-shared lock: a semaphore that a
+    # worker stopped by SIGTERM (os._exit) would leave behind, with a warning from multiprocessing
     if own_device is not None:
         _worker_device = own_device.get()
 

@@ -217,6 +217,8 @@ def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_sp
     monkeypatch.setattr(ex, "get_run", lambda **kwargs: seen.append(kwargs["device"]))
     monkeypatch.setattr(ex, "_die_with_parent", lambda parent_pid: None)  # not in pytest's own process
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    from tqdm import tqdm
+    lock = tqdm.get_lock()
     try:
         for _ in range(2):
             ex._worker_init(os.getppid(), devices)
@@ -224,6 +226,7 @@ def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_sp
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        tqdm.set_lock(lock)
         ex._worker_device = None
     assert seen == ["cpu:0", "cpu:1"]
 
