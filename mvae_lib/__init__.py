@@ -14,9 +14,10 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.crossmodal`  a missing modality: fill strategies, generation, coherence
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.evaluate`    encoding, the logistic-regression probe, LRAP and macro AP
-- :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2, saved runs
+- :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2: the grid of runs, spread over processes
+- :mod:`mvae_lib.runcache`    saved runs on disk: keys, atomic writes, self-healing loads, claims
 - :mod:`mvae_lib.paper`       the paper's reported numbers
-- :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce``
+- :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce`` and ``python -m mvae_lib run``
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from .data import DataError, Split, load_split, mirflickr, mnist_halves

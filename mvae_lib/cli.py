@@ -1,14 +1,19 @@
-"""Command line: ``python -m mvae_lib reproduce`` prints Tables 1 and 2 beside the paper's."""
+"""Command line: ``python -m mvae_lib reproduce`` prints Tables 1 and 2 beside the paper's;
+``python -m mvae_lib run`` trains one run of that grid (one job of a cluster's array)."""
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from .config import PRESETS
-from .data import DATASETS, MIRFLICKR_ENV, DataError
-from .experiments import TABLE_ROWS, run_table
+from .config import PRESETS, ModelConfig, Preset, TrainConfig
+from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
+from .experiments import TABLE_ROWS, Row, check_row, get_run, run_table
 from .report import format_tables
 from .train import TrainingDiverged
 
@@ -28,41 +33,133 @@ def _positive(text: str) -> int:
     return value
 
 
+def _preset(text: str) -> Preset:
+    """A preset by name, or read from a JSON file with the fields of ModelConfig and TrainConfig."""
+    if text in PRESETS:
+        return PRESETS[text]
+    if not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"expected one of {sorted(PRESETS)} or a .json file, found {text!r}")
+    try:
+        spec = json.loads(Path(text).read_text())
+        model = ModelConfig(**{**spec.get("model", {}), "hidden": tuple(spec.get("model", {}).get(
+            "hidden", ModelConfig.hidden))})
+        return Preset(str(spec["name"]), model, TrainConfig(**spec.get("train", {})), f"from {text}")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise argparse.ArgumentTypeError(
+            f"{text}: expected a JSON object with a name and model / train fields of ModelConfig / "
+            f"TrainConfig; {type(err).__name__}: {err}") from None
+
+
+def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
+    """The options ``reproduce`` and ``run`` share: which data, which sizes, where."""
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist-halves",
+                   help="mnist-halves: bundled, no download (default). mirflickr: the release of "
+                        "Srivastava & Salakhutdinov 2012, see --data-root")
+    p.add_argument("--data-root", metavar="DIR",
+                   help=f"folder of the unpacked MIR Flickr release (default: ${MIRFLICKR_ENV})")
+    p.add_argument("--epochs", type=_positive, metavar="N",
+                   help="training epochs (default: the preset's)")
+    p.add_argument("--preset", type=_preset, default=None, metavar="NAME|FILE.json",
+                   help="network sizes and training settings: " + "; ".join(
+                       f"{p.name}: {p.description}" for p in PRESETS.values())
+                   + " (default: small for mnist-halves, paper for mirflickr); or a JSON file "
+                     '{"name": ..., "model": {ModelConfig fields}, "train": {TrainConfig fields}}')
+    p.add_argument("--device", default="auto", help=devices)
+    p.add_argument("--out", default="mvae_runs", metavar="DIR",
+                   help="the runs folder: finished runs are saved in DIR/runs/ and reused by any "
+                        "later command given the same DIR (default: mvae_runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mvae_lib",
-                     description="The multimodal VAE of Suzuki & Matsuo (JSAI 2016) and its baselines.")
+                     description="The multimodal VAE of Suzuki & Matsuo (JSAI 2016) and its baselines. "
+                                 "'reproduce' trains the whole grid and prints Tables 1 and 2; 'run' "
+                                 "trains one run of that grid (for a cluster's job array).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser(
         "reproduce", help="train every setting on every split and print Tables 1 and 2",
         description="Train AE and VAE (settings 1-2) and MAE and MVAE (settings 3-4) on each "
                     "split, score a logistic-regression probe on the codes, and print the paper's "
-                    "LRAP beside this run's mean +- std over splits. Finished runs are saved in "
-                    "--out and reused when the same command is run again.")
-    rep.add_argument("--dataset", choices=sorted(DATASETS), default="mnist-halves",
-                     help="mnist-halves: bundled, no download (default). mirflickr: the release of "
-                          "Srivastava & Salakhutdinov 2012, see --data-root")
-    rep.add_argument("--data-root", metavar="DIR",
-                     help=f"folder of the unpacked MIR Flickr release (default: ${MIRFLICKR_ENV})")
+                    "LRAP beside this run's mean +- std over splits, writing the tables as JSON and "
+                    "CSV in --out. Each run is saved in --out as soon as it finishes and reused "
+                    "by any later command, so a stopped command (Ctrl-C, SIGTERM, SIGHUP) resumes "
+                    "where it stopped when run again, and runs trained elsewhere (by 'run', on "
+                    "other machines sharing the folder) are only loaded. A damaged saved run is "
+                    "moved to a quarantine/ folder with a warning and trained again. Several "
+                    "commands may share one --out: a run being trained by one is waited for, not "
+                    "trained twice.",
+        epilog="Examples: python -m mvae_lib reproduce;  python -m mvae_lib reproduce --dataset "
+               "mirflickr --data-root DIR --device cuda:0,cuda:1")
+    _common_options(rep, "cpu, cuda, cuda:N or auto (default: CUDA when available); or several "
+                         "devices separated by commas, e.g. cuda:0,cuda:1, to train one run on "
+                         "each at a time")
     rep.add_argument("--splits", type=_positive, default=5, metavar="N",
                      help="use splits 0..N-1 (default 5, the paper's count; at most 5)")
-    rep.add_argument("--epochs", type=_positive, metavar="N",
-                     help="training epochs (default: the preset's)")
-    rep.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                     help="network sizes and training settings: " + "; ".join(
-                         f"{p.name}: {p.description}" for p in PRESETS.values())
-                     + " (default: small for mnist-halves, paper for mirflickr)")
     rep.add_argument("--encode", choices=["sample", "mean"], default="sample",
                      help="codes for the probe: z sampled from q(z|.) as in the paper (default), or its mean")
-    rep.add_argument("--device", default="auto",
-                     help="cpu, cuda, cuda:N or auto (default: CUDA when available)")
-    rep.add_argument("--out", default="mvae_runs", metavar="DIR",
-                     help="where finished runs and the tables (JSON, CSV) are written (default: mvae_runs)")
-    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    models = ", ".join(f"{m} in settings {'/'.join(str(r.setting) for r in TABLE_ROWS if r.model == m)}"
+                       for m in dict.fromkeys(r.model for r in TABLE_ROWS))
+    one = sub.add_parser(
+        "run", help="train and save one run of the grid (one model, one setting, one split)",
+        description="Train one model on one split, score it, and save it in --out/runs/, exactly "
+                    "as 'reproduce' would (if it is saved already, only say where). Settings 3 and "
+                    "4 share one run. Meant for spreading the grid over a cluster: one job per "
+                    "run, all writing to one shared --out; 'reproduce' with the same options and "
+                    "--out then only loads them and prints the tables. See the README, \"Running "
+                    "the paper's full experiment\".",
+        epilog=f"Runs of Tables 1-2: {models}; splits 0-4. Example: python -m mvae_lib run "
+               "--dataset mirflickr --data-root DIR --model MVAE --setting 3 --split 2 --out DIR")
+    one.add_argument("--model", required=True, help=f"the model ({models})")
+    one.add_argument("--setting", type=_positive, required=True, metavar="S",
+                     help="the setting 1-4 (paper section 4.2): 1 image only, 2 image and tags as one "
+                          "vector, 3 image and tags as two modalities, 4 as 3 with the tags zeroed at test")
+    one.add_argument("--split", type=int, required=True, metavar="K", help="the split, 0-4")
+    _common_options(one, "cpu, cuda, cuda:N or auto (default: CUDA when available)")
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as Ctrl-C is: stop, keep the finished runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals():
+    """Raise :class:`Stopped` on SIGTERM and SIGHUP (e.g. ``kill``, a closed terminal) while inside."""
+    def handler(signum, frame):
+        raise Stopped(signum)
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        wanted = []
+    before = {s: signal.signal(s, handler) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def _failed(err: BaseException, out: Path) -> int:
+    """Say why a command stopped, and what is kept; the exit status."""
+    kept = out / "runs"
+    if isinstance(err, KeyboardInterrupt):
+        how = f"stopped by {err.args[0]}" if isinstance(err, Stopped) else "interrupted"
+        print(how + (f" (finished runs are kept in {kept}; rerunning the command resumes)" if kept.exists()
+                     else ""), file=sys.stderr)
+        return 128 + err.signum if isinstance(err, Stopped) else 130
+    print(f"error: {err}", file=sys.stderr)
+    if kept.exists():
+        print(f"(finished runs are kept in {kept})", file=sys.stderr)
+    return 1
+
+
 def reproduce(args) -> int:
-    preset = args.preset or ("paper" if args.dataset == "mirflickr" else "small")
+    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
     if args.splits > DATASETS[args.dataset]:
         print(f"error: {args.dataset} has {DATASETS[args.dataset]} splits; found --splits {args.splits}",
               file=sys.stderr)
@@ -70,22 +167,39 @@ def reproduce(args) -> int:
     out = Path(args.out)
     start = time.perf_counter()
     try:
-        results = run_table(TABLE_ROWS, args.dataset, args.splits, preset, args.epochs, out,
-                            args.device, args.encode, args.data_root, progress=not args.quiet)
-    except (DataError, ValueError, TrainingDiverged, KeyboardInterrupt) as err:
-        print("interrupted" if isinstance(err, KeyboardInterrupt) else f"error: {err}", file=sys.stderr)
-        if (out / "runs").exists():
-            print(f"(finished runs are kept in {out / 'runs'}; rerunning the command resumes)", file=sys.stderr)
-        return 130 if isinstance(err, KeyboardInterrupt) else 1
+        with _stop_on_signals():
+            results = run_table(TABLE_ROWS, args.dataset, args.splits, preset, args.epochs, out,
+                                args.device, args.encode, args.data_root, progress=not args.quiet)
+    except (DataError, ValueError, OSError, TrainingDiverged, KeyboardInterrupt) as err:
+        return _failed(err, out)
     wall = time.perf_counter() - start
     print(format_tables(results))
-    stem = out / f"tables-{args.dataset}-{preset}-{args.encode}"
+    stem = out / f"tables-{args.dataset}-{preset.name}-{args.encode}"
     results.to_json(stem.with_suffix(".json"))
     results.to_csv(stem.with_suffix(".csv"))
     t = results.timing_s
-    print(f"\nwall time {wall:.1f} s. Summed over the runs trained now (in parallel processes): "
+    print(f"\nwall time {wall:.1f} s. {len(results.trained)} runs trained now, the others loaded from "
+          f"{out / 'runs'}. Summed over the runs trained now (in parallel processes): "
           f"training {t['train']:.1f} s, encoding {t['encode']:.1f} s, probe {t['probe']:.1f} s")
     print(f"wrote {stem}.json and {stem}.csv")
+    return 0
+
+
+def run_one(args) -> int:
+    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
+    out = Path(args.out)
+    try:
+        if args.model not in {r.model for r in TABLE_ROWS}:
+            raise ValueError(f"--model must be one of {sorted({r.model for r in TABLE_ROWS})}; found {args.model!r}")
+        check_row(Row(0, args.model, args.setting))
+        check_available(args.dataset, [args.split], args.data_root)
+        with _stop_on_signals():
+            run = get_run(args.dataset, args.model, args.setting, args.split, preset, args.epochs, out,
+                          args.device, args.data_root, progress=not args.quiet)
+    except (DataError, ValueError, OSError, TrainingDiverged, KeyboardInterrupt) as err:
+        return _failed(err, out)
+    scores = ", ".join(f"setting {s}: LRAP {m['lrap']:.3f}" for s, m in sorted(run.metrics.items()))
+    print(f"{'trained and saved' if run.trained_now else 'already saved:'} {run.path} ({scores})")
     return 0
 
 
@@ -93,8 +207,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "reproduce":
         return reproduce(args)
+    if args.command == "run":
+        return run_one(args)
     return 2  # pragma: no cover - argparse requires a command
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -8,6 +8,7 @@ shows both.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -160,28 +161,87 @@ def _check_shape(what: str, array: np.ndarray, shape: tuple) -> None:
         )
 
 
+_REUNPACK = f"unpack flickr_data.tar.gz ({MIRFLICKR_URL}) again"
+
+
+def _load_npy(root: Path, name: str, kind: str) -> np.ndarray:
+    """``root / name`` as an array, its dtype of ``kind`` ("float", "number" or "integer")."""
+    path = root / name
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{name}: cannot be read as a NumPy .npy array ({err}; the file has "
+                        f"{path.stat().st_size} bytes): it may be truncated or damaged; {_REUNPACK}") from None
+    _check_dtype(name, array, kind)
+    return array
+
+
+def _check_dtype(what: str, array: np.ndarray, kind: str) -> None:
+    """``kind`` "float": image features; "number": counts and 0/1 labels (booleans too);
+    "integer": indices (integral floats too, as some tools save them)."""
+    dtype = array.dtype
+    if kind == "float":
+        ok = np.issubdtype(dtype, np.floating)
+    elif kind == "number":
+        ok = np.issubdtype(dtype, np.number) or dtype == np.bool_
+    else:
+        ok = np.issubdtype(dtype, np.integer) or (
+            np.issubdtype(dtype, np.floating) and bool(np.all(np.isfinite(array) & (np.mod(array, 1) == 0))))
+    if not ok:
+        raise DataError(f"{what}: expected {kind} values, found dtype {dtype}; is this the release "
+                        f"of Srivastava & Salakhutdinov 2012? {_REUNPACK}")
+
+
+def _check_finite(what: str, block: np.ndarray, first_row: int) -> None:
+    """Image features must be finite: name the first row that is not."""
+    bad = ~np.isfinite(block).all(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"{what}: expected finite image features, found NaN or infinite values in row {i} "
+                        f"of the file (row {first_row + i} of the labelled images, "
+                        f"{int(bad.sum())} bad rows in all); {_REUNPACK}")
+
+
 @lru_cache(maxsize=1)
 def _read_release(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Read the labelled part once: image features, binary tags, labels (cached per root)."""
     files = sorted((root / "image/labelled").glob("combined-*.npy"))  # sorted name order
     blocks = []
+    n = 0
     for f in files:
-        block = np.load(f)
-        _check_shape(str(f.relative_to(root)), block, (None, MIRFLICKR_DIMS["x"]))
+        name = str(f.relative_to(root))
+        block = _load_npy(root, name, "float")
+        _check_shape(name, block, (None, MIRFLICKR_DIMS["x"]))
+        _check_finite(name, block, n)
         blocks.append(block.astype(np.float32, copy=False))
+        n += len(block)
     x = np.concatenate(blocks)
-    n = len(x)
-    with np.load(root / _RELEASE_FILES["tags"]) as z:
-        missing = [k for k in ("data", "indices", "indptr", "shape") if k not in z.files]
-        if missing:
-            raise DataError(f"{_RELEASE_FILES['tags']}: expected a CSR matrix with arrays "
-                            f"data, indices, indptr, shape; missing {missing}")
-        shape = tuple(int(s) for s in z["shape"])
-        if shape != (n, MIRFLICKR_DIMS["w"]):
-            raise DataError(f"{_RELEASE_FILES['tags']}: expected shape ({n}, {MIRFLICKR_DIMS['w']}) "
-                            f"to match {n} image rows, found {shape}")
-        w = _csr_to_dense(z["data"], z["indices"], z["indptr"], shape) > 0
-    y = np.load(root / "labels.npy")
+    tags = _RELEASE_FILES["tags"]
+    try:
+        with np.load(root / tags, allow_pickle=False) as z:
+            missing = [k for k in ("data", "indices", "indptr", "shape") if k not in z.files]
+            if missing:
+                raise DataError(f"{tags}: expected a CSR matrix with arrays "
+                                f"data, indices, indptr, shape; missing {missing}")
+            csr = {k: z[k] for k in ("data", "indices", "indptr", "shape")}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{tags}: cannot be read as a NumPy .npz archive ({type(err).__name__}: {err}; the "
+                        f"file has {(root / tags).stat().st_size} bytes): it may be truncated or damaged; "
+                        f"{_REUNPACK}") from None
+    _check_dtype(f"{tags} (data)", csr["data"], "number")
+    for k in ("indices", "indptr", "shape"):
+        _check_dtype(f"{tags} ({k})", csr[k], "integer")
+    shape = tuple(int(s) for s in csr["shape"])
+    if shape != (n, MIRFLICKR_DIMS["w"]):
+        raise DataError(f"{tags}: expected shape ({n}, {MIRFLICKR_DIMS['w']}) "
+                        f"to match {n} image rows, found {shape}")
+    if len(csr["indptr"]) != n + 1 or len(csr["indices"]) != len(csr["data"]) or (
+            len(csr["indices"]) and not 0 <= csr["indices"].min() <= csr["indices"].max() < shape[1]):
+        raise DataError(f"{tags}: expected a consistent CSR matrix ({n + 1} indptr entries, one column "
+                        f"index in [0, {shape[1]}) per value); found {len(csr['indptr'])} indptr entries, "
+                        f"{len(csr['indices'])} indices for {len(csr['data'])} values; {_REUNPACK}")
+    w = _csr_to_dense(csr["data"], csr["indices"], csr["indptr"], shape) > 0
+    y = _load_npy(root, "labels.npy", "number")
     _check_shape("labels.npy", y, (n, MIRFLICKR_DIMS["y"]))
     vocab_file = root / "text/vocab.txt"
     vocab = tuple(line.split()[1] if len(line.split()) > 1 else line.strip()
@@ -210,7 +270,7 @@ def mirflickr(split: int = 0, data_root: str | os.PathLike | None = None) -> Spl
     root = mirflickr_root(data_root)
     x, w, y, _ = _read_release(root.resolve())
     k = split + 1
-    idx = {part: np.load(root / f"splits/{part}_indices_{k}.npy").astype(np.int64)
+    idx = {part: _load_npy(root, f"splits/{part}_indices_{k}.npy", "integer").astype(np.int64)
            for part in ("train", "valid", "test")}
     for part, i in idx.items():
         if i.ndim != 1 or (len(i) and (i.min() < 0 or i.max() >= len(x))):

