@@ -106,17 +106,26 @@ def view_data(split: Split, view: str) -> tuple[list[Modality], dict, dict]:
     raise ValueError(f"unknown view {view!r}")
 
 
-def run_spec(dataset: str, split: int, model: str, view: str, preset: Preset) -> dict:
-    """Everything a run depends on: what its key hashes, and what its record must agree with."""
-    return {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
+def run_spec(dataset: str, split: int, model: str, view: str, preset: Preset, options: dict | None = None,
+             ) -> dict:
+    """Everything a run depends on: what its key hashes, and what its record must agree with.
+
+    ``options`` are the model's own settings (JMVAE-kl's ``alpha``, MMVAE's ``K``) when they
+    differ from its defaults; without them the spec, and so every key saved before options
+    existed, is unchanged.
+    """
+    spec = {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
             "model_config": asdict(preset.model), "train_config": asdict(preset.train),
             "encodings": ENCODINGS}
+    if options:
+        spec["options"] = dict(sorted(options.items()))
+    return spec
 
 
-def run_key(dataset: str, split: int, model: str, view: str, preset: Preset) -> str:
+def run_key(dataset: str, split: int, model: str, view: str, preset: Preset, options: dict | None = None) -> str:
     """File stem for a run: readable prefix plus a hash of everything the run depends on."""
     return runcache.key_of(f"{model}-{view.replace('+', '_')}-split{split}",
-                           run_spec(dataset, split, model, view, preset))
+                           run_spec(dataset, split, model, view, preset, options))
 
 
 _atomic_write = runcache.atomic_write  # the tables are written the same way as the runs
@@ -155,7 +164,8 @@ class Run:
         rec = self.record
         modalities = [Modality(*m) for m in rec["modalities"]]
         model = build_model(rec["model"], modalities, ModelConfig(**{**rec["model_config"],
-                                                                    "hidden": tuple(rec["model_config"]["hidden"])}))
+                                                                    "hidden": tuple(rec["model_config"]["hidden"])}),
+                            **rec.get("options", {}))
         state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
         model.load_state_dict(state)
         return model.to(device).eval()
@@ -168,7 +178,7 @@ class Run:
 
 
 def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset, device=None,
-                       progress: bool = True) -> tuple[dict, dict, dict]:
+                       progress: bool = True, options: dict | None = None) -> tuple[dict, dict, dict]:
     """Train ``model_kind`` on ``view`` of ``split`` and score it in every setting of that view.
 
     Both encodings are scored (sampled codes, the paper's protocol, and posterior means),
@@ -178,7 +188,7 @@ def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
     """
     modalities, train_in, test_in = view_data(split, view)
     torch.manual_seed(preset.train.seed)  # the initial weights come from the seed too
-    model = build_model(model_kind, modalities, preset.model)
+    model = build_model(model_kind, modalities, preset.model, **(options or {}))
     t0 = time.perf_counter()
     history = train(model, train_in, preset.train, device=device, progress=progress,
                     desc=f"{model_kind} {view} split {split.index}")
@@ -209,6 +219,8 @@ def train_and_evaluate(split: Split, model_kind: str, view: str, preset: Preset,
         "history": history, "metrics": metrics,
         "timing_s": {"train": t1 - t0, "encode": t_encode, "probe": t_probe},
     }
+    if options:
+        record["options"] = dict(sorted(options.items()))
     latents["y_test"] = split.y_test
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return record, latents, weights
@@ -221,21 +233,21 @@ def resolve_preset(preset: str | Preset, epochs: int | None = None) -> Preset:
 
 
 def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset, out_dir,
-             ) -> Path:
+             options: dict | None = None) -> Path:
     """Where the run serving ``model`` in ``setting`` is saved (a .json record beside a .npz)."""
     view = SETTINGS[setting].view
-    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset) + ".json")
+    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset, options) + ".json")
 
 
 def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
-             epochs: int | None = None, out_dir="mvae_runs", **_) -> Run | None:
+             epochs: int | None = None, out_dir="mvae_runs", options: dict | None = None, **_) -> Run | None:
     """The saved run for these arguments (as :func:`get_run` takes them), or None.
 
     A run whose files are damaged counts as not saved (:func:`get_run` moves it aside).
     """
     preset = resolve_preset(preset, epochs)
-    path = run_path(dataset, model, setting, split, preset, out_dir)
-    spec = run_spec(dataset, split, model, SETTINGS[setting].view, preset)
+    path = run_path(dataset, model, setting, split, preset, out_dir, options)
+    spec = run_spec(dataset, split, model, SETTINGS[setting].view, preset, options)
     record = runcache.load(path, spec, RECORD_FIELDS)
     return None if record is None else Run(record, path)
 
@@ -243,18 +255,20 @@ def find_run(dataset: str, model: str, setting: int, split: int = 0, preset: str
 def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str | Preset = "small",
             epochs: int | None = None, out_dir: str | os.PathLike = "mvae_runs", device=None,
             data_root=None, progress: bool = True,
-            data: Split | None = None, threads: int | None = None, wait: bool = True) -> Run | None:
+            data: Split | None = None, threads: int | None = None, wait: bool = True,
+            options: dict | None = None) -> Run | None:
     """The saved run serving ``model`` in ``setting`` on one split; trains it if not saved yet.
 
     ``data`` is the split already loaded; by default it is loaded from ``dataset`` when
     the run must be trained. ``threads`` sets the CPU threads used for training (default:
     torch's current setting). If another process is training this run, waits for it and
     loads it; with ``wait=False`` returns None instead. A damaged saved run is moved aside
-    with a warning and trained again (see :mod:`mvae_lib.runcache`).
+    with a warning and trained again (see :mod:`mvae_lib.runcache`). ``options`` are the
+    model's own settings (e.g. ``{"alpha": 1.0}`` for JMVAE-kl; see :func:`build_model`).
     """
     check_row(Row(0, model, setting))
     preset = resolve_preset(preset, epochs)
-    path = run_path(dataset, model, setting, split, preset, out_dir)
+    path = run_path(dataset, model, setting, split, preset, out_dir, options)
     view = SETTINGS[setting].view
     trained = []
 
@@ -262,12 +276,13 @@ def get_run(dataset: str, model: str, setting: int, split: int = 0, preset: str 
         split_data = load_split(dataset, split, data_root) if data is None else data
         dev = pick_device(device)
         with torch_threads(threads if dev.type == "cpu" else None):
-            record, latents, weights = train_and_evaluate(split_data, model, view, preset, dev, progress)
+            record, latents, weights = train_and_evaluate(split_data, model, view, preset, dev, progress, options)
         record["device"] = str(dev)
         trained.append(path)
         return record, latents, weights
 
-    record = runcache.obtain(path, run_spec(dataset, split, model, view, preset), make, RECORD_FIELDS, wait)
+    record = runcache.obtain(path, run_spec(dataset, split, model, view, preset, options), make, RECORD_FIELDS,
+                             wait)
     return None if record is None else Run(record, path, trained_now=bool(trained))
 
 

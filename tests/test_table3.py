@@ -61,3 +61,21 @@ def test_rows_are_checked():
         check_row3(Row3("MMVAE", "zeros"))
     with pytest.raises(ValueError, match="Table 3 compares"):
         check_row3(Row3("VAE", "zeros"))
+
+
+def test_model_options_key_their_own_runs_and_leave_old_keys_alone(tmp_path, tiny_preset, small_split):
+    from dataclasses import asdict
+
+    from mvae_lib import runcache
+    from mvae_lib.experiments import ENCODINGS, RUNS_FORMAT, get_run, run_key
+
+    old_spec = {"format": RUNS_FORMAT, "dataset": "mnist-halves", "split": 0, "model": "MVAE", "view": "x+w",
+                "model_config": asdict(tiny_preset.model), "train_config": asdict(tiny_preset.train),
+                "encodings": ENCODINGS}
+    assert run_key("mnist-halves", 0, "MVAE", "x+w", tiny_preset) == runcache.key_of("MVAE-x_w-split0", old_spec)
+    assert run_key("mnist-halves", 0, "JMVAE-kl", "x+w", tiny_preset, {"alpha": 1.0}) != \
+        run_key("mnist-halves", 0, "JMVAE-kl", "x+w", tiny_preset)
+    run = get_run("mnist-halves", "JMVAE-kl", 3, 0, tiny_preset, out_dir=tmp_path, data=small_split,
+                  progress=False, options={"alpha": 1.0})
+    assert run.record["options"] == {"alpha": 1.0} and run.model().alpha == 1.0
+    assert Row3("JMVAE-kl", options=(("alpha", 1.0),)).label == "JMVAE-kl (alpha=1)"
