@@ -15,6 +15,7 @@ from .config import PRESETS, ModelConfig, Preset, TrainConfig
 from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
 from .experiments import TABLE_ROWS, Row, check_row, get_run, run_table
 from .report import format_tables
+from .table3 import TABLE3_ROWS, format_table3, run_table3
 from .train import TrainingDiverged
 
 
@@ -96,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "each at a time")
     rep.add_argument("--splits", type=_positive, default=5, metavar="N",
                      help="use splits 0..N-1 (default 5, the paper's count; at most 5)")
+    rep.add_argument("--table", choices=TABLE_CHOICES, default="1,2", metavar="|".join(TABLE_CHOICES),
+                     help="which tables: 1 and 2 (default: '1,2'), one of them, 3 (the image without its "
+                          "tags: the MAE and MVAE with fill strategies beside JMVAE-kl, PoE, MMVAE and "
+                          "MoPoE; scored once per run and kept beside it), or all")
     rep.add_argument("--encode", choices=["sample", "mean"], default="sample",
                      help="codes for the probe: z sampled from q(z|.) as in the paper (default), or its mean")
     models = ", ".join(f"{m} in settings {'/'.join(str(r.setting) for r in TABLE_ROWS if r.model == m)}"
@@ -117,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--split", type=int, required=True, metavar="K", help="the split, 0-4")
     _common_options(one, "cpu, cuda, cuda:N or auto (default: CUDA when available)")
     return parser
+
+
+TABLE_CHOICES = ["1,2", "1", "2", "3", "all"]
 
 
 class Stopped(KeyboardInterrupt):
@@ -166,22 +174,38 @@ def reproduce(args) -> int:
         return 2
     out = Path(args.out)
     start = time.perf_counter()
+    tables = {"1,2": (1, 2), "all": (1, 2, 3)}.get(args.table, (int(args.table),))
+    rows = [r for r in TABLE_ROWS if r.table in tables]
+    outputs = []
     try:
         with _stop_on_signals():
-            results = run_table(TABLE_ROWS, args.dataset, args.splits, preset, args.epochs, out,
-                                args.device, args.encode, args.data_root, progress=not args.quiet)
+            if rows:
+                results = run_table(rows, args.dataset, args.splits, preset, args.epochs, out,
+                                    args.device, args.encode, args.data_root, progress=not args.quiet)
+                outputs.append(("tables", format_tables(results, tables), results))
+            if 3 in tables:
+                t3 = time.perf_counter()
+                results = run_table3(TABLE3_ROWS, args.dataset, args.splits, preset, args.epochs, out,
+                                     args.device, args.encode, args.data_root, progress=not args.quiet)
+                outputs.append(("table3", format_table3(results), results))
+                table3_wall = time.perf_counter() - t3
     except (DataError, ValueError, OSError, TrainingDiverged, KeyboardInterrupt) as err:
         return _failed(err, out)
     wall = time.perf_counter() - start
-    print(format_tables(results))
-    stem = out / f"tables-{args.dataset}-{preset.name}-{args.encode}"
-    results.to_json(stem.with_suffix(".json"))
-    results.to_csv(stem.with_suffix(".csv"))
-    t = results.timing_s
-    print(f"\nwall time {wall:.1f} s. {len(results.trained)} runs trained now, the others loaded from "
-          f"{out / 'runs'}. Summed over the runs trained now (in parallel processes): "
-          f"training {t['train']:.1f} s, encoding {t['encode']:.1f} s, probe {t['probe']:.1f} s")
-    print(f"wrote {stem}.json and {stem}.csv")
+    for name, text, results in outputs:
+        print(text)
+        stem = out / f"{name}-{args.dataset}-{preset.name}-{args.encode}"
+        results.to_json(stem.with_suffix(".json"))
+        results.to_csv(stem.with_suffix(".csv"))
+        t = results.timing_s
+        print(f"\n{len(results.trained)} runs trained now, the others loaded from {out / 'runs'}. Summed "
+              f"over the runs trained now (in parallel processes): training {t['train']:.1f} s, encoding "
+              f"{t['encode']:.1f} s, probe {t['probe']:.1f} s")
+        if name == "table3":
+            print(f"Table 3: {table3_wall:.1f} s wall, of which {t['score']:.1f} s scoring the runs (probes, "
+                  "generated tags, importance-weighted log-likelihoods)")
+        print(f"wrote {stem}.json and {stem}.csv")
+    print(f"\nwall time {wall:.1f} s")
     return 0
 
 

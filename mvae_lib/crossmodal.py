@@ -171,6 +171,19 @@ def log_likelihoods(model: LatentModel, view: MissingView, inputs: Mapping[str, 
             "ll_cond": float((joint - marginal).mean())}
 
 
+_CLASSIFIERS: dict[tuple, LogisticProbe] = {}
+
+
+def data_classifier(split, modality: str = "w") -> LogisticProbe:
+    """The coherence classifier of ``split``: the probe fitted on real training ``modality``
+    to predict the labels. It depends on the data alone, so it is fitted once per split and
+    process and shared by every model scored there."""
+    key = (split.name, split.index, modality, len(split.y_train), float(split.train[modality].sum()))
+    if key not in _CLASSIFIERS:
+        _CLASSIFIERS[key] = fit_probe(split.train[modality], split.y_train)
+    return _CLASSIFIERS[key]
+
+
 def evaluate_missing(model: LatentModel, split, fills: list[str | None], encoding: str = "sample",
                      seed: int = 1, K: int = 1000, n_ll: int = 100, samples: int = 10,
                      missing: str = "w") -> dict[str | None, dict[str, float]]:
@@ -197,7 +210,7 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     z_test = collect(lambda b: model.code(b, encoding, gen(seed + 1)), split.test, device)
     probe = fit_probe(z_train, split.y_train)
     both = score(split.y_test, probe.decision_function(z_test))
-    classifier = fit_probe(split.train[missing], split.y_train)
+    classifier = data_classifier(split, missing)
     shared = {"lrap_both": both["lrap"], "map_both": both["map"]}
     if model.variational:
         joint_only = len(model.encoders) == 1

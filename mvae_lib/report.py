@@ -14,10 +14,11 @@ def _cells(results: Results, table: int):
             yield row, summary[(row.model, row.setting, "lrap")], summary[(row.model, row.setting, "map")]
 
 
-def format_tables(results: Results) -> str:
-    """Tables 1 and 2 as plain text: the paper's LRAP beside this run's mean +- std and macro AP."""
+def format_tables(results: Results, tables=(1, 2)) -> str:
+    """Tables 1 and 2 (or those of ``tables``) as plain text: the paper's LRAP beside this run's
+    mean +- std and macro AP."""
     lines = []
-    for table in (1, 2):
+    for table in tables:
         codes = "sampled z" if results.encoding == "sample" else "posterior means"
         lines += ["", f"Table {table} ({results.dataset}, {codes}; ours: mean +- std over splits)",
                   f"{'model':<6} {'setting':>7} {'paper LRAP':>10} {'our LRAP':>17} {'our macro AP':>17}  splits"]

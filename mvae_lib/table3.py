@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -27,8 +28,8 @@ from tqdm import tqdm
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
 from .data import check_available, load_split
-from .experiments import (Results, _atomic_write, default_workers, get_run, resolve_preset,
-                          torch_threads)
+from .experiments import (Results, Row, _atomic_write, _stop_workers, _worker_init, default_workers, get_run,
+                          parse_devices, resolve_preset, run_table, torch_threads)
 from .train import pick_device
 
 OWN = "q(z|x)"  # the "fill" column of a model that encodes the image alone with its own encoder
@@ -148,37 +149,49 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
         raise ValueError("no splits asked for")
     for row in rows:
         check_row3(row)
-    device = pick_device(device)
     preset = resolve_preset(preset, epochs)
     check_available(dataset, splits, data_root)
+    # 1. train what is missing through the grid (several devices, claims, workers that stop
+    #    with their parent); runs with options are trained by their scoring job below
+    plain = list(dict.fromkeys(row.model for row in rows if not row.options))
+    trained = run_table([Row(3, m, 3) for m in plain], dataset, splits, preset, None, out_dir, device,
+                        encoding, data_root, progress, workers)
+    # 2. score every run once; the scores are kept beside it
+    devices = parse_devices(device)
+    score_device = str(pick_device(devices[0]))
     fills: dict[tuple, list[str | None]] = {}
     for row in rows:
         fills.setdefault((row.model, row.options), []).append(None if row.fill == OWN else row.fill)
     jobs = {(k, m, o): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,
-                            options=dict(o), encoding=encoding, evaluation=evaluation, device=str(device),
+                            options=dict(o), encoding=encoding, evaluation=evaluation, device=score_device,
                             data_root=data_root)
             for k in splits for (m, o), f in fills.items()}
-    workers = default_workers(device, preset) if workers is None else workers
+    workers = default_workers(score_device, preset) if workers is None else workers
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     scores: dict[tuple, dict] = {}
+    start = time.perf_counter()
     if workers <= 1 or len(jobs) <= 1:
         for key, kwargs in tqdm(jobs.items(), desc="table 3", disable=not progress, leave=False):
             scores[key] = score_run(**kwargs, progress=progress, threads=threads)
     else:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(score_run, **kwargs, threads=threads): key for key, kwargs in jobs.items()}
-            try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc="table 3",
-                                   disable=not progress, leave=False, dynamic_ncols=True):
-                    scores[futures[future]] = future.result()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # finished runs and scores stay saved
-                raise
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
+                                   initializer=_worker_init, initargs=(os.getpid(), None))
+        futures = {pool.submit(score_run, **kwargs, threads=threads): key for key, kwargs in jobs.items()}
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="table 3 scores",
+                               disable=not progress, leave=False, dynamic_ncols=True):
+                scores[futures[future]] = future.result()
+        except KeyboardInterrupt:
+            _stop_workers(pool)  # finished runs and scores stay saved
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     tidy = [{"dataset": dataset, "table": 3, "model": row.name, "setting": row.fill, "split": k,
              "metric": metric, "value": value, **({"options": dict(row.options)} if row.options else {})}
             for k in splits for row in rows
             for metric, value in scores[(k, row.model, row.options)][row.fill].items()]
-    return Results(tidy, dataset, {"train": 0.0, "encode": 0.0, "probe": 0.0}, encoding)
+    timing = {**trained.timing_s, "score": time.perf_counter() - start}  # scoring: wall time
+    return Results(tidy, dataset, timing, encoding, trained.trained)
 
 
 def table3_cells(results: Results, rows=TABLE3_ROWS) -> list[tuple[Row3, dict[str, dict]]]:
