@@ -79,3 +79,35 @@ def test_model_options_key_their_own_runs_and_leave_old_keys_alone(tmp_path, tin
                   progress=False, options={"alpha": 1.0})
     assert run.record["options"] == {"alpha": 1.0} and run.model().alpha == 1.0
     assert Row3("JMVAE-kl", options=(("alpha", 1.0),)).label == "JMVAE-kl (alpha=1)"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["reproduce", "--table", "4"], "argument --table: invalid choice: '4'"),
+    (["run", "--model", "JMVAE", "--setting", "3", "--split", "0"], "--model must be one of"),
+])
+def test_cli_bad_table_or_model_gets_one_line(argv, message, capsys, tmp_path):
+    from mvae_lib.cli import main
+
+    try:
+        code = main(argv + ["--out", str(tmp_path)])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err and len(err.splitlines()) <= 2, err
+
+
+@pytest.mark.slow
+def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
+    import json
+
+    from mvae_lib.cli import main
+
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 3},
+                                  "train": {"epochs": 1, "batch_size": 500}}))
+    assert main(["reproduce", "--table", "3", "--splits", "1", "--preset", str(preset), "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Table 3 (mnist-halves" in out and all(row.label in out for row in TABLE3_ROWS)
+    blob = json.loads((tmp_path / "table3-mnist-halves-tiny-sample.json").read_text())
+    assert {r["model"] for r in blob["rows"]} == {row.model for row in TABLE3_ROWS}
