@@ -246,7 +246,7 @@ def findings_table(comparisons: list[tuple[str, Comparison, tuple[str, ...]]]) -
     ``comparisons`` holds ``(finding, comparison, verdicts that agree with the paper)``.
     Returns the table, how many findings hold and how many could be judged.
     """
-    lines = ["| finding of the paper | paper (MIR Flickr) | ours (mean over splits) | our verdict | holds? |",
+    lines = ["| finding of the paper | paper (MIR Flickr) | ours: mean paired difference ± s.e. | our verdict | holds? |",
              "|:--|:--|:--|:--|:--|"]
     held = judged = 0
     for text, cmp, expected in comparisons:
@@ -258,7 +258,8 @@ def findings_table(comparisons: list[tuple[str, Comparison, tuple[str, ...]]]) -
         else:
             holds = "not judged"
         pa, pb = paper_value(*cmp.a), paper_value(*cmp.b)
-        lines.append(f"| {text} | {pa:.3f} vs {pb:.3f} | {cmp.mean:+.3f} (paired, {cmp.evidence()}) | "
+        ours = f"{cmp.mean:+.3f} ± {cmp.se:.3f}" if cmp.n > 1 else f"{cmp.mean:+.3f}"
+        lines.append(f"| {text} | {pa:.3f} vs {pb:.3f} | {ours} | "
                      f"{verdict} | {holds} |")
     return "\n".join(lines), held, judged
 

@@ -144,9 +144,12 @@ def collapse_injected_parameters(ipynb: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="quick mode for CI and the tests: 2 splits, 5 epochs with a 2-epoch KL warm-up "
-                             "(default: the full reproduction, 5 splits and the preset's epochs)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="quick mode for CI and the tests: 2 splits, 5 epochs with a 2-epoch KL warm-up "
+                           "(default: the full reproduction, 5 splits and the preset's epochs)")
+    mode.add_argument("--full", action="store_true", help="the full reproduction (the default; accepted so "
+                                                          "that older commands keep working)")
     parser.add_argument("--dataset", default="mnist-halves", choices=["mnist-halves", "mirflickr"])
     parser.add_argument("--data-root", default=None, help="MIR Flickr release folder (or set MIRFLICKR_ROOT)")
     parser.add_argument("--splits", type=int, default=None, help="splits to use (default: 5; 2 with --quick)")

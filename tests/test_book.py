@@ -98,6 +98,8 @@ def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     assert seen["quick"] is False and seen["splits"] is None and seen["epochs"] is None
     build_book.main(["--quick"])
     assert seen["quick"] is True
+    build_book.main(["--full"])  # the default, still accepted
+    assert seen["quick"] is False
 
 
 def test_every_exercise_has_a_solution_in_the_sources():
