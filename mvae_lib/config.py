@@ -45,8 +45,10 @@ class TrainConfig:
         Clip the global gradient norm to this value. Tars clipped gradients; the value
         10.0 is ours.
     kl_warmup_epochs : int
-        Linearly raise the weight of the KL term from 1/kl_warmup_epochs (first epoch) to 1 over this many epochs
-        (KL annealing, as in Tars; the length is ours). 0 disables it.
+        Linearly raise the weight of the KL term from 1/kl_warmup_epochs (first epoch) to 1
+        over this many epochs (KL annealing, as in Tars; the length is ours). 0 disables it.
+        :meth:`Preset.with_epochs` shortens it to at most half the epochs, so that a run
+        with fewer epochs than the preset's still trains at full KL weight.
     seed : int
         Seeds parameter initialisation, mini-batch order and the noise eps.
     """
@@ -70,7 +72,21 @@ class Preset:
     description: str = ""
 
     def with_epochs(self, epochs: int) -> "Preset":
-        return replace(self, train=replace(self.train, epochs=epochs))
+        r"""This preset trained for ``epochs`` epochs, with the KL warm-up capped at half of them.
+
+        The KL weight of epoch :math:`e` (from 0) is :math:`\beta_e = \min(1, (e + 1)/T)`
+        for a warm-up of :math:`T` epochs, so only the epochs from :math:`T` on train the
+        bound itself (:math:`\beta = 1`): :math:`E - T + 1` of :math:`E`. The ``small``
+        preset's :math:`T = 5` with :math:`E = 5` (the book's quick mode) would leave one
+        epoch at full weight, the last. Capping :math:`T` at :math:`\max(1, \lfloor E/2
+        \rfloor)` keeps at least half the epochs at full weight (quick mode: :math:`T = 2`,
+        4 of 5 epochs). A warm-up already within half the epochs is left as it is, so
+        the preset's own epoch count (the book's full mode) gives the preset unchanged.
+        """
+        warmup = self.train.kl_warmup_epochs
+        if warmup > 0:
+            warmup = min(warmup, max(1, epochs // 2))
+        return replace(self, train=replace(self.train, epochs=epochs, kl_warmup_epochs=warmup))
 
 
 PRESETS: dict[str, Preset] = {

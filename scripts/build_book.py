@@ -1,8 +1,8 @@
 """Build the book: execute every chapter with papermill, then render it with Jupyter Book.
 
-    python scripts/build_book.py                 # quick mode (CI): 2 splits, few epochs
-    python scripts/build_book.py --full          # the full reproduction on the bundled data
-    python scripts/build_book.py --full --dataset mirflickr --data-root DIR --device cuda
+    python scripts/build_book.py                 # the full reproduction on the bundled data
+    python scripts/build_book.py --quick         # quick mode (CI, tests): 2 splits, 5 epochs
+    python scripts/build_book.py --dataset mirflickr --data-root DIR --device cuda
 
 Steps: (1) copy the book's sources to _build/src and convert each MyST-markdown chapter
 to .ipynb with jupytext; (2) execute each chapter in place with papermill, passing the
@@ -11,11 +11,18 @@ names the chapter); (3) build HTML from the executed notebooks with
 ``jupyter-book build -W -n --keep-going`` (warnings and broken references are errors).
 The HTML lands in _build/html. Chapters share trained models through --runs-dir, so a
 model is trained once per setting and split and reused across chapters and builds.
+
+As it goes, the build writes ``book/build_report.json`` beside the executed chapters: the
+machine (CPU model, cores, torch version, device), the mode, and each chapter's execution
+time once it has run. The last chapter, ``book/build_report``, reads it and shows it.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -53,7 +60,41 @@ def is_notebook(md: Path) -> bool:
     return md.read_text().startswith("---\njupytext:")
 
 
-def execute(src: Path, parameters: dict, timings: dict) -> None:
+REPORT = "book/build_report.json"  # read by the chapter book/build_report
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(device: str) -> dict:
+    """What the chapters run on, recorded once per build."""
+    import torch
+
+    from mvae_lib.train import pick_device
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": str(pick_device(device)),
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+
+
+def write_report(src: Path, record: dict) -> None:
+    path = src / REPORT
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+
+
+def execute(src: Path, parameters: dict, timings: dict, record: dict) -> None:
+    record["chapters"] = []
+    write_report(src, record)
     for chapter in chapters():
         md = src / f"{chapter}.md"
         if not is_notebook(md):
@@ -71,7 +112,22 @@ def execute(src: Path, parameters: dict, timings: dict) -> None:
             sys.exit(f"chapter {chapter} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                      f"(the executed notebook with the traceback is {ipynb})")
         timings[chapter] = time.perf_counter() - start
+        record["chapters"].append({"chapter": chapter, "title": title(md_source(chapter)),
+                                   "seconds": round(timings[chapter], 2)})
+        write_report(src, record)  # as it goes: the last chapter reads every earlier one
         collapse_injected_parameters(ipynb)
+
+
+def md_source(chapter: str) -> Path:
+    return ROOT / f"{chapter}.md"
+
+
+def title(md: Path) -> str:
+    """A chapter's title: its first level-1 heading."""
+    for line in md.read_text().splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return md.stem
 
 
 def collapse_injected_parameters(ipynb: Path) -> None:
@@ -88,25 +144,33 @@ def collapse_injected_parameters(ipynb: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="all 5 splits, the preset's epochs (default: quick)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="quick mode for CI and the tests: 2 splits, 5 epochs with a 2-epoch KL warm-up "
+                           "(default: the full reproduction, 5 splits and the preset's epochs)")
+    mode.add_argument("--full", action="store_true", help="the full reproduction (the default; accepted so "
+                                                          "that older commands keep working)")
     parser.add_argument("--dataset", default="mnist-halves", choices=["mnist-halves", "mirflickr"])
     parser.add_argument("--data-root", default=None, help="MIR Flickr release folder (or set MIRFLICKR_ROOT)")
-    parser.add_argument("--splits", type=int, default=None, help="splits to use (default: 2 quick, 5 full)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: 5 quick, preset's full)")
+    parser.add_argument("--splits", type=int, default=None, help="splits to use (default: 5; 2 with --quick)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's; 5 with --quick)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs-dir", default=str(BUILD / "mvae_runs"),
                         help="saved runs shared by the chapters (default: _build/mvae_runs)")
     parser.add_argument("--skip-execute", action="store_true", help="render the last executed copies again")
     args = parser.parse_args(argv)
     src = BUILD / "src"
-    parameters = {"quick": not args.full, "dataset": args.dataset, "data_root": args.data_root,
+    parameters = {"quick": args.quick, "dataset": args.dataset, "data_root": args.data_root,
                   "device": args.device, "runs_dir": str(Path(args.runs_dir).resolve()),
                   "splits": args.splits, "epochs": args.epochs}
     timings: dict[str, float] = {}
     start = time.perf_counter()
     if not args.skip_execute:
         stage(src)
-        execute(src, parameters, timings)
+        record = {"mode": "quick" if args.quick else "full", "dataset": args.dataset,
+                  "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  "machine": machine(args.device)}
+        execute(src, parameters, timings, record)
     t_html = time.perf_counter()
     cmd = ["jupyter-book", "build", str(src), "--path-output", str(BUILD / "book"), "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)
@@ -120,7 +184,7 @@ def main(argv=None) -> int:
     for chapter, seconds in timings.items():
         print(f"  {chapter:<24} {seconds:6.1f} s")
     print(f"  {'html build':<24} {time.perf_counter() - t_html:6.1f} s")
-    print(f"{'full' if args.full else 'quick'} build: {total:.1f} s; "
+    print(f"{'quick' if args.quick else 'full'} build: {total:.1f} s; "
           + (f"open {html / 'index.html'}" if result.returncode == 0 else "FAILED"))
     return result.returncode
 

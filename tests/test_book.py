@@ -1,8 +1,11 @@
 """The book builds (papermill in quick mode, then a strict Jupyter Book build) and its pages
 work offline in a real browser: every chapter loads, the maths is rendered by the bundled
-MathJax, and no image is broken. A screenshot of one chapter is saved under _build/."""
+MathJax, and no image is broken. Every chapter says which build made it, every exercise has
+a solution, equation numbers carry the chapter's number, no page prints a Python repr where
+a table belongs, and the build report lists every chapter. Screenshots go under _build/."""
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -53,13 +56,68 @@ def chapters() -> list[str]:
     return [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
 
 
+def numbered_chapters() -> dict[str, int]:
+    """Chapter -> its number: the chapters of numbered parts, numbered on across parts."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] if part.get("numbered") for c in part["chapters"]]
+    return {f: i for i, f in enumerate(files, start=1)}
+
+
+def notebook_chapters() -> list[str]:
+    return [c for c in chapters() if (ROOT / f"{c}.md").read_text().startswith("---\njupytext:")]
+
+
+def output_areas(page: str) -> list[str]:
+    """The text of every code cell's output area of a rendered page."""
+    areas = re.findall(r'<div class="cell_output docutils container">(.*?)</div>\s*</div>\s*</div>', page, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", a)) for a in areas]
+
+
 @pytest.fixture(scope="module")
 def built_book():
-    """Build the book in quick mode exactly as the README says; fail on any warning."""
-    result = subprocess.run([sys.executable, "scripts/build_book.py"], cwd=ROOT, capture_output=True, text=True)
+    """Build the book in quick mode as the tests and CI do (``--quick``); fail on any warning."""
+    result = subprocess.run([sys.executable, "scripts/build_book.py", "--quick"], cwd=ROOT,
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
     assert "quick build" in result.stdout
     return HTML
+
+
+def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
+    """Without flags the build script builds the full reproduction; --quick is opt-in."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import build_book
+
+    seen = {}
+    monkeypatch.setattr(build_book, "BUILD", tmp_path)
+    monkeypatch.setattr(build_book, "stage", lambda src: None)
+    monkeypatch.setattr(build_book, "machine", lambda device: {})
+    monkeypatch.setattr(build_book, "execute", lambda src, parameters, timings, record: seen.update(parameters))
+    monkeypatch.setattr(build_book.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    build_book.main([])
+    assert seen["quick"] is False and seen["splits"] is None and seen["epochs"] is None
+    build_book.main(["--quick"])
+    assert seen["quick"] is True
+    build_book.main(["--full"])  # the default, still accepted
+    assert seen["quick"] is False
+
+
+def test_every_exercise_has_a_solution_in_the_sources():
+    """Exercises are sphinx-exercise directives, each with a solution right under it."""
+    problems = []
+    for chapter in chapters():
+        text = (ROOT / f"{chapter}.md").read_text()
+        exercises = re.findall(r"^```\{exercise\}\s*\n:label: (\S+)", text, re.M)
+        solutions = re.findall(r"^```\{solution\} (\S+)", text, re.M)
+        if sorted(exercises) != sorted(solutions):
+            problems.append(f"{chapter}: exercises {exercises}, solutions for {solutions}")
+        if any(not label.startswith(f"{Path(chapter).name}-ex-") for label in exercises):
+            problems.append(f"{chapter}: exercise labels must read {Path(chapter).name}-ex-<n>: {exercises}")
+        if "## Exercises" in text:
+            section = text.split("## Exercises", 1)[1]
+            if exercises == [] or re.search(r"^\d+\. ", section, re.M) or "Solution to exercise" in section:
+                problems.append(f"{chapter}: its Exercises section has exercises that are not directives")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
@@ -72,6 +130,62 @@ def test_every_chapter_was_executed_without_errors(built_book):
         errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{chapter}: {errors[0]['ename']}: {errors[0]['evalue']}"
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{chapter} has no outputs"
+
+
+@pytest.mark.slow
+def test_every_chapter_shows_its_mode_line(built_book):
+    for chapter in notebook_chapters():
+        page = (built_book / f"{chapter}.html").read_text()
+        assert "<strong>Quick build</strong>" in page, f"{chapter} does not say which build made it"
+
+
+@pytest.mark.slow
+def test_every_rendered_exercise_has_its_solution(built_book):
+    for chapter in chapters():
+        page = (built_book / f"{chapter}.html").read_text()
+        n_source = len(re.findall(r"^```\{exercise\}", (ROOT / f"{chapter}.md").read_text(), re.M))
+        exercises = re.findall(r'<div class="exercise admonition" id="([^"]+)"', page)
+        solutions = re.findall(r'class="solution[^"]*dropdown[^"]*" id="([^"]+)"', page)
+        assert len(exercises) == n_source, f"{chapter}: {n_source} exercises in the source, {len(exercises)} rendered"
+        assert len(solutions) == n_source, f"{chapter}: {n_source} exercises, {len(solutions)} collapsed solutions"
+
+
+@pytest.mark.slow
+def test_no_page_prints_a_python_repr(built_book):
+    repr_like = re.compile(r"\{'|\{\"|<mvae_lib\.|\b(Results|Comparison|BookMode|Split|Run|Preset)\(")
+    for chapter in chapters():
+        for area in output_areas((built_book / f"{chapter}.html").read_text()):
+            found = repr_like.search(area)
+            assert not found, f"{chapter} prints a Python repr: {area[max(0, found.start() - 60):found.end() + 60]!r}"
+
+
+@pytest.mark.slow
+def test_equation_numbers_carry_the_chapter_number(built_book):
+    """(5.1), not (1): in its own chapter and in references from other chapters."""
+    numbers = numbered_chapters()
+    labels = {}
+    for chapter, k in numbers.items():
+        page = (built_book / f"{chapter}.html").read_text()
+        for label, eqno in re.findall(r'id="equation-([^"]+)"[^>]*>\s*<span class="eqno">\(([^)]*)\)', page):
+            assert re.fullmatch(rf"{k}\.\d+", eqno), f"{chapter} (chapter {k}): equation {label} is ({eqno})"
+            labels[label] = eqno
+    assert labels, "found no numbered equation"
+    for chapter in chapters():
+        page = (built_book / f"{chapter}.html").read_text()
+        for label, shown in re.findall(r'href="[^"]*#equation-([^"]+)">\(([^)]*)\)</a>', page):
+            if label in labels:
+                assert shown == labels[label], f"{chapter}: reference to {label} reads ({shown}), not ({labels[label]})"
+
+
+@pytest.mark.slow
+def test_build_report_lists_every_chapter_and_the_machine(built_book):
+    page = html.unescape(re.sub(r"<[^>]+>", "", (built_book / "book/build_report.html").read_text()))
+    assert "quick build" in page and "CPU:" in page and "torch " in page and "cores" in page
+    for chapter in notebook_chapters():
+        if chapter != "book/build_report":
+            title = next(line[2:] for line in (ROOT / f"{chapter}.md").read_text().splitlines()
+                         if line.startswith("# "))
+            assert html.unescape(title) in page, f"the build report does not list {chapter}"
 
 
 @pytest.mark.slow
@@ -120,7 +234,7 @@ def test_pages_render_offline_in_chromium(built_book):
     assert not problems, "\n".join(problems)
     shots = ROOT / "_build" / "screenshots"
     shots.mkdir(exist_ok=True)
-    for name in ("vae", "table2"):
+    for name in ("vae", "table1", "table2", "discussion", "build_report"):
         with tempfile.TemporaryDirectory() as profile:
             subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2400",
                             f"--screenshot={shots / (name + '.png')}", (built_book / f"book/{name}.html").as_uri()],
