@@ -2,8 +2,8 @@
 
 Both loaders return a :class:`Split` with the paper's structure: ``x`` real-valued
 (standardised with training statistics only; Gaussian decoder), ``w`` binary (Bernoulli
-decoder), ``y`` a 0/1 label matrix used only by the evaluation probe. Book chapter 5
-shows both.
+decoder), ``y`` a 0/1 label matrix used only by the evaluation probe. The book's
+chapter "Data" shows both.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Split:
     """One train/test split of a two-modality data set.
 
     ``train`` and ``test`` map ``"x"`` and ``"w"`` to float32 arrays of shape (n, D_m);
-    ``y_train`` and ``y_test`` are (n, L) 0/1 label matrices.
+    ``y_train`` and ``y_test`` are (n, N_y) 0/1 label matrices (N_y labels).
     """
 
     name: str

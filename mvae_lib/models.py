@@ -7,7 +7,7 @@ sample from a Gaussian posterior (VAE, MVAE) or a deterministic shared layer (AE
 Encoders live in a dict keyed by the modalities they read (``"x+w"`` for the joint
 encoder of the paper), so models with several encoders -- JMVAE-kl's unimodal
 ``q(z|x)`` and ``q(z|w)``, or a product of experts -- are new entries, not new classes.
-Book chapter 4 walks through this file equation by equation.
+The book's chapter "The multimodal VAE" walks through this file equation by equation.
 """
 from __future__ import annotations
 
@@ -71,7 +71,10 @@ class GaussianHead(nn.Module):
 
 
 class JointEncoder(nn.Module):
-    r"""Paper eq. 8: :math:`y_m = \mathrm{MLP}_m(m)` per modality, then a head on the concatenation.
+    r"""Paper eq. 8: :math:`h_m = \mathrm{MLP}_m(m)` per modality, then a head on the concatenation.
+
+    The paper writes the hidden features :math:`y_x, y_w`; the book and the library call
+    them :math:`h_x, h_w` and keep :math:`y` for the labels.
 
     With ``stochastic=True`` the head is a :class:`GaussianHead` giving
     :math:`q(z|x,w) = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)`; otherwise a single linear layer
@@ -106,7 +109,7 @@ class GaussianDecoder(nn.Module):
 
 
 class BernoulliDecoder(nn.Module):
-    r"""Paper eq. 9 (binary data): :math:`p(w|z) = \mathrm{Bernoulli}(\sigma(\ell(z)))`, returns logits :math:`\ell`."""
+    r"""Paper eq. 9 (binary data): :math:`p(w|z) = \mathrm{Bernoulli}(\rho)`, :math:`\rho = \mathrm{sigmoid}(\eta(z))`; returns the logits :math:`\eta`."""
 
     def __init__(self, latent: int, hidden: Sequence[int], out_dim: int):
         super().__init__()

@@ -1,11 +1,15 @@
 """The objectives: log-likelihoods, the Gaussian KL and the (multimodal) lower bound.
 
-Book chapters 3 and 4 derive every function here. All functions sum over feature
+The book's chapters "The VAE and its lower bound" and "The multimodal VAE" derive every
+function here. All functions sum over feature
 dimensions and return one value per example; the losses average over the mini-batch.
 
 Conventions (one glossary for the library and the book):
-``x`` image features, ``w`` tags, ``z`` latent, ``mu`` / ``logvar`` the mean and
-log-variance of a diagonal Gaussian, ``eps`` standard normal noise.
+``x`` image features, ``w`` tags, ``y`` labels (the probe's target only), ``z`` latent,
+``mu`` / ``logvar`` the mean and log-variance of a diagonal Gaussian (``sigma`` is only ever
+a standard deviation), ``eps`` standard normal noise, ``h_x`` / ``h_w`` hidden features of a
+modality's branch, ``eta`` / ``rho`` the logits / probabilities of a Bernoulli decoder,
+``L`` the number of Monte Carlo samples of the SGVB estimator.
 """
 from __future__ import annotations
 
@@ -32,13 +36,13 @@ def gaussian_log_likelihood(x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 def bernoulli_log_likelihood(w: Tensor, logits: Tensor) -> Tensor:
     r"""Log-probability of binary ``w`` under independent Bernoullis, summed over the last dim.
 
-    With :math:`\pi = \sigma(\ell)` for logits :math:`\ell`,
+    With :math:`\rho = \mathrm{sigmoid}(\eta)` for logits :math:`\eta`,
 
-    .. math:: \sum_d w_d \log \pi_d + (1 - w_d) \log(1 - \pi_d)
-              = -\sum_d \mathrm{BCE}(\ell_d, w_d),
+    .. math:: \sum_d w_d \log \rho_d + (1 - w_d) \log(1 - \rho_d)
+              = -\sum_d \mathrm{BCE}(\eta_d, w_d),
 
     computed from the logits (``binary_cross_entropy_with_logits`` uses
-    :math:`\log(1+e^{\ell})` in its overflow-free form), never from :math:`\pi`.
+    :math:`\log(1+e^{\eta})` in its overflow-free form), never from :math:`\rho`.
     """
     return -F.binary_cross_entropy_with_logits(logits, w, reduction="none").sum(-1)
 
