@@ -1,5 +1,7 @@
-r"""When a modality is missing: fill strategies, image-only codes, cross-modal generation,
-coherence and log-likelihoods (the measures of Table 3).
+r"""When a modality is missing: fill strategies, generation, coherence, likelihoods.
+
+Image-only codes, cross-modal generation, coherence and log-likelihoods are the measures
+of Table 3 (:mod:`mvae_lib.table3`).
 
 **Filling in the tags.** The MAE and the MVAE have one encoder, for :math:`(x, w)` together;
 setting 4 of the paper feeds it :math:`w = 0`. The alternatives, for a model trained on
@@ -68,11 +70,12 @@ def fill(model: LatentModel, observed: Mapping[str, Tensor], strategy: str, mean
         value = mean.expand(shape).clone()
     elif strategy == "random":
         value = torch.bernoulli(mean.clamp(0, 1).expand(shape), generator=generator)
-    else:  # refill
+    else:  # refill: a test-time computation, no gradients
         value = torch.zeros(shape, device=mean.device)
-        for _ in range(rounds):
-            z = model.code({**observed, missing: value}, mode="mean")
-            value = decoder_mean(model, missing, z)
+        with torch.no_grad():
+            for _ in range(rounds):
+                z = model.code({**observed, missing: value}, mode="mean")
+                value = decoder_mean(model, missing, z)
     return {**observed, missing: value}
 
 

@@ -1,5 +1,7 @@
-r"""Posteriors as small distribution objects: a diagonal Gaussian, a product of Gaussian
-experts, and a uniform mixture of Gaussians.
+r"""Posteriors as objects: a diagonal Gaussian, products and mixtures of Gaussian experts.
+
+The three shapes a posterior takes here: a diagonal Gaussian, the product of Gaussian
+experts (a Gaussian again), and a uniform mixture of Gaussians.
 
 Every model answers ``model.posterior(inputs, given)`` with one of these, so that codes,
 samples and importance weights are computed the same way for the MVAE's joint encoder,

@@ -91,6 +91,14 @@ class EvalConfig:
     samples: int = 10
 
 
+QUICK_EVALUATION = EvalConfig(K=100, n_ll=50, samples=5)  # the book's quick mode (CI): fewer samples
+
+
+def book_evaluation(quick: bool) -> EvalConfig:
+    """The scoring settings of the book's chapters: the defaults, or fewer samples in quick mode."""
+    return QUICK_EVALUATION if quick else EvalConfig()
+
+
 def check_row3(row: Row3) -> None:
     from .models import MISSING_MODALITY_MODELS
 
@@ -224,14 +232,16 @@ def format_table3(results: Results, rows=TABLE3_ROWS) -> str:
     return "\n".join(lines)
 
 
-def markdown_table3(results: Results, rows=TABLE3_ROWS, metrics=None) -> str:
-    """Table 3 as Markdown, for a notebook cell's output."""
+def markdown_table3(results: Results, rows=TABLE3_ROWS, metrics=None, per_model: bool = False) -> str:
+    """Table 3 as Markdown, for a notebook cell's output. ``per_model``: one row per model,
+    without the fill column (for scores of the model itself, such as its likelihoods)."""
     metrics = list(metrics or TABLE3_METRICS)
-    lines = ["| model | tags given by | " + " | ".join(TABLE3_METRICS[m][0] for m in metrics) + " |",
-             "|:--|:--|" + "--:|" * len(metrics)]
+    head = "| model | " if per_model else "| model | tags given by | "
+    lines = [head + " | ".join(TABLE3_METRICS[m][0].replace("|", "\\|") for m in metrics) + " |",
+             "|:--|" + ("" if per_model else ":--|") + "--:|" * len(metrics)]
     for row, cells in table3_cells(results, rows):
-        fill = "its own $q(z \\mid x)$" if row.fill == OWN else row.fill
-        lines.append(f"| {row.name} | {fill} | " + " | ".join(
+        fill = "" if per_model else ("its own $q(z \\mid x)$ | " if row.fill == OWN else f"{row.fill} | ")
+        lines.append(f"| {row.name} | {fill}" + " | ".join(
             _value(cells.get(m), 1 if m.startswith("ll_") else 3) for m in metrics) + " |")
     return "\n".join(lines)
 
