@@ -323,7 +323,7 @@ class BookMode:
 
 def build_report(record: dict | None) -> str:
     """The build record written by ``scripts/build_book.py`` as Markdown: the machine, then
-    each chapter's execution time in a captioned table (None: say that there is no record)."""
+    each chapter's execution time in a table (None: say that there is no record)."""
     if record is None:
         return ("No build record was found beside this page: it is written by "
                 "`python3 scripts/build_book.py`, which executes every chapter and then this page. "
@@ -335,13 +335,16 @@ def build_report(record: dict | None) -> str:
              f"- device the models trained on: `{m['device']}`",
              f"- torch {m['torch']}, Python {m['python']}",
              f"- platform: `{m['platform']}`", "",
-             # no :name:, so Sphinx leaves it unnumbered: a "Table 1" here would read as the paper's
-             "```{table} Execution time of each chapter in this build (papermill, wall clock), "
-             "in the order the chapters ran.", "",
+             # a caption line, not a {table} directive: Sphinx would number it "Table 1" on this
+             # unnumbered page, which reads as the paper's Table 1
+             "**Execution time of each chapter** in this build (papermill, wall clock), in the order "
+             "the chapters ran:", "",
              "| chapter | seconds |", "|:--|--:|"]
     total = 0.0
     for c in record["chapters"]:
+        if c["chapter"] == "book/build_report":  # this page (present when it is rerun after a build)
+            continue
         total += c["seconds"]
         lines.append(f"| {{doc}}`{c['title']} </{c['chapter']}>` | {c['seconds']:.1f} |")
-    lines += [f"| **all chapters before this one** | **{total:.1f}** |", "```"]
+    lines += [f"| **all chapters before this one** | **{total:.1f}** |"]
     return "\n".join(lines)

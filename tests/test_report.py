@@ -122,6 +122,8 @@ def test_build_report():
               "machine": {"cpu": "Some CPU", "cores": 2, "torch_threads": 2, "device": "cpu", "torch": "2.x",
                           "python": "3.x", "platform": "Linux"},
               "chapters": [{"chapter": "book/vae", "title": "The VAE", "seconds": 12.34},
-                           {"chapter": "book/mvae", "title": "The MVAE", "seconds": 1.0}]}
+                           {"chapter": "book/mvae", "title": "The MVAE", "seconds": 1.0},
+                           {"chapter": "book/build_report", "title": "How this book was built", "seconds": 5.0}]}
     md = build_report(record)
     assert "Some CPU, 2 cores" in md and "{doc}`The VAE </book/vae>` | 12.3 |" in md and "**13.3**" in md
+    assert "How this book was built" not in md  # the page does not list itself
