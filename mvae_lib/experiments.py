@@ -156,14 +156,15 @@ class Run:
         modalities = [Modality(*m) for m in rec["modalities"]]
         model = build_model(rec["model"], modalities, ModelConfig(**{**rec["model_config"],
                                                                     "hidden": tuple(rec["model_config"]["hidden"])}))
-        state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
-        model.load_state_dict(state)
+        with runcache.reading(self.path.with_suffix(".pt")):
+            state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
+            model.load_state_dict(state)
         return model.to(device).eval()
 
     def latents(self) -> dict[str, np.ndarray]:
         """Test-set codes per setting and encoding (``"z_test_s3_sample"``, ``"z_test_s3_mean"``...)
         and the test labels ``"y_test"``."""
-        with np.load(self.path.with_suffix(".npz")) as f:
+        with runcache.reading(self.path.with_suffix(".npz")), np.load(self.path.with_suffix(".npz")) as f:
             return dict(f)
 
 

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,17 @@ def _archive_problem(path: Path) -> str | None:
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         return f"cannot be read ({type(err).__name__}: {err}; {path.stat().st_size} bytes)"
     return None
+
+
+@contextmanager
+def reading(path: Path):
+    """Name the file when reading a saved run's archive fails past :func:`inspect`'s checks."""
+    import zipfile
+    try:
+        yield
+    except (OSError, EOFError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as err:
+        raise DamagedRun(f"{path}: the saved run cannot be read ({type(err).__name__}: {err}); move "
+                         f"{path.with_suffix('')}.* aside and rerun the command to train it again") from err
 
 
 def _plain(value):

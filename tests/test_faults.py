@@ -107,6 +107,19 @@ def test_damaged_run_is_moved_aside_and_trained_again(case, pristine, small_spli
     assert find_run(*args, out_dir=tmp_path).path == path and not list(tmp_path.rglob("*.claim"))
 
 
+def test_damage_inside_an_archive_is_named_when_read(pristine, tmp_path):
+    preset, out, run = pristine
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / run.path.relative_to(out)
+    npz = path.with_suffix(".npz")
+    data = bytearray(npz.read_bytes())
+    data[60:90] = b"x" * 30  # inside the first array; the archive's directory is intact
+    npz.write_bytes(bytes(data))
+    saved = find_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=tmp_path)
+    with pytest.raises(runcache.DamagedRun, match=rf"{npz.name}: the saved run cannot be read .* aside and rerun"):
+        saved.latents()
+
+
 # --------------------------------------------------------------------------- item 4: claims
 def _dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -256,6 +269,22 @@ def test_run_jobs_fill_a_folder_that_reproduce_only_assembles(tmp_path, capsys, 
 
 
 # --------------------------------------------------------------------------- item 1: killed commands
+def test_sighup_and_sigterm_stop_like_ctrl_c(tmp_path, capsys):
+    from mvae_lib.cli import Stopped, _failed, _stop_on_signals
+    before = signal.getsignal(signal.SIGHUP)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        with pytest.raises(Stopped) as stop, _stop_on_signals():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # interrupted by the handler
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        assert _failed(stop.value, tmp_path) == 128 + sig
+        assert capsys.readouterr().err == (f"stopped by {signal.Signals(sig).name} (finished runs are kept in "
+                                           f"{tmp_path / 'runs'}; rerunning the command resumes)\n")
+    assert signal.getsignal(signal.SIGHUP) == before  # restored
+    assert _failed(ValueError("bad"), tmp_path) == 1
+    assert "resumes" not in capsys.readouterr().err  # an error is not cured by rerunning
+
+
 def _session_processes(sid: int) -> list[str]:
     """Live (not zombie) processes of session ``sid``."""
     found = []
