@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import mvae_lib.experiments as ex
-from mvae_lib import runcache
+from mvae_lib import runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
 from mvae_lib.data import mnist_halves
@@ -212,7 +212,7 @@ def test_two_processes_share_one_folder_without_training_a_run_twice(tmp_path):
 
 
 # --------------------------------------------------------------------------- item 5: several devices, one run
-def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_split, monkeypatch):
+def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, monkeypatch):
     assert parse_devices("cpu") == ["cpu"] and parse_devices(None) == [None]
     assert parse_devices("cpu:0, cpu:1") == ["cpu:0", "cpu:1"]
     for bad, message in [("cpu,", "separated by commas"), ("cpu,tpu", "unknown device")]:
@@ -227,20 +227,19 @@ def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_sp
     for d in ("cpu:0", "cpu:1"):
         devices.put(d)
     seen = []
-    monkeypatch.setattr(ex, "get_run", lambda **kwargs: seen.append(kwargs["device"]))
-    monkeypatch.setattr(ex, "_die_with_parent", lambda parent_pid: None)  # not in pytest's own process
+    monkeypatch.setattr(workers, "_die_with_parent", lambda parent_pid: None)  # not in pytest's own process
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     from tqdm import tqdm
     lock = tqdm.get_lock()
     try:
         for _ in range(2):
-            ex._worker_init(os.getppid(), devices)
-            ex._worker_get_run({"device": "cpu"})
+            workers._init(os.getppid(), devices)
+            workers.call(lambda **kwargs: seen.append(kwargs["device"]), {"device": "cpu"})
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         tqdm.set_lock(lock)
-        ex._worker_device = None
+        workers._device = None
     assert seen == ["cpu:0", "cpu:1"]
 
 
