@@ -16,6 +16,7 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.evaluate`    encoding, the logistic-regression probe, LRAP and macro AP
 - :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2: the grid of runs, spread over processes
 - :mod:`mvae_lib.runcache`    saved runs on disk: keys, atomic writes, self-healing loads, claims
+- :mod:`mvae_lib.workers`     worker processes that stop with their parent, one device each
 - :mod:`mvae_lib.paper`       the paper's reported numbers
 - :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce`` and ``python -m mvae_lib run``
 """

@@ -9,24 +9,19 @@ everything it depends on, so rerunning a command, or a later book chapter, reuse
 
 The grid (:func:`run_table`) trains the missing runs in worker processes: one per CPU core
 for small models, one per device when several are named (``"cuda:0,cuda:1"``). The workers
-stop with their parent however it ends (Ctrl-C, SIGTERM, SIGKILL), releasing the runs they
-hold; finished runs stay saved.
+(:mod:`mvae_lib.workers`) stop with their parent however it ends (Ctrl-C, SIGTERM, SIGKILL),
+releasing the runs they hold; finished runs stay saved.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import statistics
-import sys
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_futures
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from . import runcache
+from . import workers as worker_processes
 from .config import ModelConfig, Preset, get_preset
 from .data import Split, check_available, load_split
 from .evaluate import encode, fit_probe, score
@@ -166,14 +162,15 @@ class Run:
         model = build_model(rec["model"], modalities, ModelConfig(**{**rec["model_config"],
                                                                     "hidden": tuple(rec["model_config"]["hidden"])}),
                             **rec.get("options", {}))
-        state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
-        model.load_state_dict(state)
+        with runcache.reading(self.path.with_suffix(".pt")):
+            state = torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True)
+            model.load_state_dict(state)
         return model.to(device).eval()
 
     def latents(self) -> dict[str, np.ndarray]:
         """Test-set codes per setting and encoding (``"z_test_s3_sample"``, ``"z_test_s3_mean"``...)
         and the test labels ``"y_test"``."""
-        with np.load(self.path.with_suffix(".npz")) as f:
+        with runcache.reading(self.path.with_suffix(".npz")), np.load(self.path.with_suffix(".npz")) as f:
             return dict(f)
 
 
@@ -450,14 +447,9 @@ def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: i
                     yield key, run
         return
     workers = min(workers, len(todo))
-    context = get_context("spawn")
-    own_device = context.Queue() if len(devices) > 1 else None  # each worker takes one device
-    for d in devices[:workers] if own_device else ():
-        own_device.put(d)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                               initargs=(os.getpid(), own_device))
-    submit = lambda kwargs, wait: pool.submit(_worker_get_run, dict(kwargs, progress=False, threads=threads,
-                                                                     wait=wait))
+    pool = worker_processes.start(workers, devices[:workers] if len(devices) > 1 else None)
+    submit = lambda kwargs, wait: pool.submit(worker_processes.call, get_run,
+                                              dict(kwargs, progress=False, threads=threads, wait=wait))
     futures = {submit(kwargs, False): (key, kwargs) for key, kwargs in todo.items()}
     bar = tqdm(total=len(todo), desc="runs", disable=not progress, leave=False, dynamic_ncols=True)
     try:
@@ -472,71 +464,8 @@ def _train_all(todo: dict[tuple, dict], workers: int, progress: bool, threads: i
                     bar.update()
                     yield key, run
     except (KeyboardInterrupt, GeneratorExit):
-        _stop_workers(pool)  # each releases the run it holds and exits; finished runs stay saved
-        raise
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # let the runs in progress finish and be saved
+        worker_processes.stop(pool)  # each releases the run it holds and exits; finished runs stay saved
         raise
     finally:
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # terminate_workers() in 3.14
-        if process.is_alive():
-            process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --------------------------------------------------------------------------- worker processes
-_worker_device = None  # the device of this worker process, when each has its own
-
-
-class _Terminated(SystemExit):
-    """Raised in a worker by SIGTERM: from the parent when it stops, from the kernel when it dies."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated(128 + signum)
-
-
-def _worker_init(parent_pid: int, own_device) -> None:
-    """Make a worker stop with its parent, however the parent ends, and take its device."""
-    global _worker_device
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    signal.signal(signal.SIGTERM, _on_sigterm)  # finally blocks run: the run's claim is released
-    _die_with_parent(parent_pid)
-    tqdm.set_lock(threading.RLock())  # not tqdm's default process-shared lock: a semaphore that a
-    # worker stopped by SIGTERM (os._exit) would leave behind, with a warning from multiprocessing
-    if own_device is not None:
-        _worker_device = own_device.get()
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Have SIGTERM sent to this process when ``parent_pid`` ends (even by SIGKILL)."""
-    if sys.platform.startswith("linux"):  # the kernel sends it
-        try:
-            PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()  # elsewhere
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """The portable fallback: once the parent is gone (we were re-parented), stop."""
-    while os.getppid() == parent_pid:
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _worker_get_run(kwargs: dict) -> Run | None:
-    if _worker_device is not None:
-        kwargs = dict(kwargs, device=_worker_device)
-    try:
-        return get_run(**kwargs)
-    except _Terminated as stop:
-        os._exit(stop.code)  # claims released; exit now rather than wait for work that will not come
+        pool.shutdown(wait=True, cancel_futures=True)  # after an error: the runs in progress finish, saved

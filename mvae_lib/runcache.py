@@ -25,12 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,17 @@ def _archive_problem(path: Path) -> str | None:
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         return f"cannot be read ({type(err).__name__}: {err}; {path.stat().st_size} bytes)"
     return None
+
+
+@contextmanager
+def reading(path: Path):
+    """Name the file when reading a saved run's archive fails past :func:`inspect`'s checks."""
+    import zipfile
+    try:
+        yield
+    except (OSError, EOFError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as err:
+        raise DamagedRun(f"{path}: the saved run cannot be read ({type(err).__name__}: {err}); move "
+                         f"{path.with_suffix('')}.* aside and rerun the command to train it again") from err
 
 
 def _plain(value):
@@ -266,9 +279,9 @@ class Claim:
                 return
 
     def release(self) -> None:
-        self._stop.set()
-        _held.discard(self.path)
         self.path.unlink(missing_ok=True)
+        _held.discard(self.path)
+        self._stop.set()
 
 
 def obtain(path: Path, spec: dict, make: Callable[[], tuple[dict, dict, dict]],
@@ -282,20 +295,22 @@ def obtain(path: Path, spec: dict, make: Callable[[], tuple[dict, dict, dict]],
     aside (:func:`quarantine`) under the claim, then made again.
     """
     claim = Claim(path)
-    told = False
-    while True:
-        record = load(path, spec, required)
-        if record is not None:
-            return record
-        if claim.try_acquire():
-            break
-        if not wait:
-            return None
-        if not told:
-            warn(f"waiting for {path.with_suffix('').name}, being made by {claim.owner()}")
-            told = True
-        time.sleep(POLL_S)
+    told = acquired = False
     try:
+        while True:
+            record = load(path, spec, required)
+            if record is not None:
+                return record
+            with _signals_deferred():  # a claim taken is a claim released (finally, below)
+                acquired = claim.try_acquire()
+            if acquired:
+                break
+            if not wait:
+                return None
+            if not told:
+                warn(f"waiting for {path.with_suffix('').name}, being made by {claim.owner()}")
+                told = True
+            time.sleep(POLL_S)
         try:
             record = inspect(path, spec, required)  # saved by another while we waited?
         except DamagedRun as err:
@@ -306,6 +321,32 @@ def obtain(path: Path, spec: dict, make: Callable[[], tuple[dict, dict, dict]],
             save(path, record, arrays, weights)
         return record
     finally:
-        claim.release()
+        if acquired:
+            with _signals_deferred():
+                claim.release()
 
 
+@contextmanager
+def _signals_deferred():
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then act on them as before.
+
+    Their handlers raise (Ctrl-C, a stopped command, a worker whose parent died); raised
+    between creating a claim and noting it, or inside its release, they would leave the
+    claim behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    names = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    before = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in names}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in caught:
+            if callable(before[s]):
+                before[s](s, None)
+            elif before[s] == signal.SIG_DFL:
+                signal.raise_signal(s)

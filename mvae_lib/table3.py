@@ -18,9 +18,8 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm import tqdm
@@ -28,8 +27,9 @@ from tqdm import tqdm
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
 from .data import check_available, load_split
-from .experiments import (Results, Row, _atomic_write, _stop_workers, _worker_init, default_workers, get_run,
-                          parse_devices, resolve_preset, run_table, torch_threads)
+from . import workers as worker_pool
+from .experiments import (Results, Row, _atomic_write, default_workers, get_run, parse_devices, resolve_preset,
+                          run_table, torch_threads)
 from .train import pick_device
 
 OWN = "q(z|x)"  # the "fill" column of a model that encodes the image alone with its own encoder
@@ -182,15 +182,15 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
         for key, kwargs in tqdm(jobs.items(), desc="table 3", disable=not progress, leave=False):
             scores[key] = score_run(**kwargs, progress=progress, threads=threads)
     else:
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(), None))
-        futures = {pool.submit(score_run, **kwargs, threads=threads): key for key, kwargs in jobs.items()}
+        pool = worker_pool.start(min(workers, len(jobs)))  # workers that stop with this process
+        futures = {pool.submit(worker_pool.call, score_run, dict(kwargs, threads=threads)): key
+                   for key, kwargs in jobs.items()}
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc="table 3 scores",
                                disable=not progress, leave=False, dynamic_ncols=True):
                 scores[futures[future]] = future.result()
         except KeyboardInterrupt:
-            _stop_workers(pool)  # finished runs and scores stay saved
+            worker_pool.stop(pool)  # finished runs and scores stay saved
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

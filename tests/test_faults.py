@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import mvae_lib.experiments as ex
-from mvae_lib import runcache
+from mvae_lib import runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
 from mvae_lib.data import mnist_halves
@@ -105,6 +105,19 @@ def test_damaged_run_is_moved_aside_and_trained_again(case, pristine, small_spli
     moved = sorted(p.name.split(".")[1] for p in (path.parent / "quarantine").iterdir())
     assert "json" in moved and (suffix[1:] in moved or "missing" in case)
     assert find_run(*args, out_dir=tmp_path).path == path and not list(tmp_path.rglob("*.claim"))
+
+
+def test_damage_inside_an_archive_is_named_when_read(pristine, tmp_path):
+    preset, out, run = pristine
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / run.path.relative_to(out)
+    npz = path.with_suffix(".npz")
+    data = bytearray(npz.read_bytes())
+    data[60:90] = b"x" * 30  # inside the first array; the archive's directory is intact
+    npz.write_bytes(bytes(data))
+    saved = find_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=tmp_path)
+    with pytest.raises(runcache.DamagedRun, match=rf"{npz.name}: the saved run cannot be read .* aside and rerun"):
+        saved.latents()
 
 
 # --------------------------------------------------------------------------- item 4: claims
@@ -199,7 +212,7 @@ def test_two_processes_share_one_folder_without_training_a_run_twice(tmp_path):
 
 
 # --------------------------------------------------------------------------- item 5: several devices, one run
-def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_split, monkeypatch):
+def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, monkeypatch):
     assert parse_devices("cpu") == ["cpu"] and parse_devices(None) == [None]
     assert parse_devices("cpu:0, cpu:1") == ["cpu:0", "cpu:1"]
     for bad, message in [("cpu,", "separated by commas"), ("cpu,tpu", "unknown device")]:
@@ -214,20 +227,19 @@ def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, small_sp
     for d in ("cpu:0", "cpu:1"):
         devices.put(d)
     seen = []
-    monkeypatch.setattr(ex, "get_run", lambda **kwargs: seen.append(kwargs["device"]))
-    monkeypatch.setattr(ex, "_die_with_parent", lambda parent_pid: None)  # not in pytest's own process
+    monkeypatch.setattr(workers, "_die_with_parent", lambda parent_pid: None)  # not in pytest's own process
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     from tqdm import tqdm
     lock = tqdm.get_lock()
     try:
         for _ in range(2):
-            ex._worker_init(os.getppid(), devices)
-            ex._worker_get_run({"device": "cpu"})
+            workers._init(os.getppid(), devices)
+            workers.call(lambda **kwargs: seen.append(kwargs["device"]), {"device": "cpu"})
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         tqdm.set_lock(lock)
-        ex._worker_device = None
+        workers._device = None
     assert seen == ["cpu:0", "cpu:1"]
 
 
@@ -256,6 +268,22 @@ def test_run_jobs_fill_a_folder_that_reproduce_only_assembles(tmp_path, capsys, 
 
 
 # --------------------------------------------------------------------------- item 1: killed commands
+def test_sighup_and_sigterm_stop_like_ctrl_c(tmp_path, capsys):
+    from mvae_lib.cli import Stopped, _failed, _stop_on_signals
+    before = signal.getsignal(signal.SIGHUP)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        with pytest.raises(Stopped) as stop, _stop_on_signals():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # interrupted by the handler
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        assert _failed(stop.value, tmp_path) == 128 + sig
+        assert capsys.readouterr().err == (f"stopped by {signal.Signals(sig).name} (finished runs are kept in "
+                                           f"{tmp_path / 'runs'}; rerunning the command resumes)\n")
+    assert signal.getsignal(signal.SIGHUP) == before  # restored
+    assert _failed(ValueError("bad"), tmp_path) == 1
+    assert "resumes" not in capsys.readouterr().err  # an error is not cured by rerunning
+
+
 def _session_processes(sid: int) -> list[str]:
     """Live (not zombie) processes of session ``sid``."""
     found = []
