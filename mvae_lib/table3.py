@@ -276,7 +276,7 @@ def plot_table3(results: Results, metrics=("lrap_image", "lrap_both"), rows=TABL
     ax.set_ylim(max(0.0, low - 0.1), 1.0)
     ax.set_ylabel("score")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, ncol=len(metrics) + 1, loc="lower right")
+    ax.legend(fontsize=8, ncol=len(metrics) + 1, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
