@@ -258,8 +258,8 @@ class LatentModel(nn.Module):
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
         """Negative bound (VAE, MVAE; paper eq. 7 with L = 1) or reconstruction loss (AE, MAE).
 
-        Returns ``{"loss", "elbo", "kl", "rec_<m>"...}`` averaged over the batch; see
-        :func:`mvae_lib.objectives.negative_elbo`.
+        Returns a dict of the terms ``"loss"``, ``"elbo"``, ``"kl"``, ``"rec_<m>"``...,
+        averaged over the batch; see :func:`mvae_lib.objectives.negative_elbo`.
         """
         mu, logvar = self.encode(inputs)
         if self.variational:
