@@ -44,7 +44,7 @@ from torch import Tensor
 from .config import ModelConfig
 from .models import LatentModel, Modality
 from .posteriors import Gaussian, Mixture, product_of_experts
-from .poe import subset_elbo_terms
+from .poe import ExpertsModel, subset_elbo_terms
 
 DEFAULT_K = 4
 
@@ -76,32 +76,23 @@ def _log_standard_normal(z: Tensor) -> Tensor:
     return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(-1)
 
 
-class MMVAE(LatentModel):
+class MMVAE(ExpertsModel):
     """Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound."""
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
         if K < 1:
             raise ValueError(f"K (importance samples per expert) must be >= 1; found {K}")
-        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
+        super().__init__(modalities, config)
         self.K = K
 
-    def can_condition_on(self, given) -> bool:
-        return bool(self.given(given))  # an expert per modality: any non-empty subset
-
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
-        experts = [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
+        experts = self.experts(inputs, given)
         return experts[0] if len(experts) == 1 else Mixture(experts)
-
-    def encode(self, inputs, encoder=None):
-        q = self.posterior(inputs)
-        if isinstance(q, Gaussian):
-            return q.mu, q.logvar
-        raise ValueError("MMVAE's joint posterior is a mixture: use posterior(), not encode()")
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
         """Negative stratified IW bound; terms ``loss, elbo`` (the bound) and ``rec_<m>``."""
-        experts = [Gaussian(*self.encoders[m](inputs)) for m in self.modalities]
-        objective, bound, rec = stratified_iw_bound(self, Mixture(experts), inputs, self.K, kl_weight)
+        objective, bound, rec = stratified_iw_bound(self, Mixture(self.experts(inputs)), inputs, self.K,
+                                                    kl_weight)
         out = {k: v.mean() for k, v in rec.items()}
         out["loss"], out["elbo"] = -objective.mean(), bound.mean()
         return out
@@ -110,31 +101,22 @@ class MMVAE(LatentModel):
         return f"K={self.K}"
 
 
-class MoPoE(LatentModel):
+class MoPoE(ExpertsModel):
     """Mixture of products of experts: every non-empty subset's product, mixed uniformly."""
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
-        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
+        super().__init__(modalities, config)
         names = [m.name for m in modalities]
         self.subsets = [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
 
     def subset_posterior(self, inputs, subset) -> Gaussian:
-        experts = [Gaussian(*self.encoders[m](inputs)) for m in subset]
+        experts = self.experts(inputs, subset)
         return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
-
-    def can_condition_on(self, given) -> bool:
-        return bool(self.given(given))  # an expert per modality: any non-empty subset
 
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
         given = set(self.given(given))
         parts = [self.subset_posterior(inputs, s) for s in self.subsets if set(s) <= given]
         return parts[0] if len(parts) == 1 else Mixture(parts)
-
-    def encode(self, inputs, encoder=None):
-        q = self.posterior(inputs)
-        if isinstance(q, Gaussian):
-            return q.mu, q.logvar
-        raise ValueError("MoPoE's joint posterior is a mixture: use posterior(), not encode()")
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
         """Negative average of the subsets' bounds; terms ``loss, elbo, kl, rec_<m>`` (subset means)."""

@@ -39,24 +39,39 @@ def subset_elbo_terms(model: LatentModel, q: Gaussian, inputs: Mapping[str, Tens
     return rec, kl_standard_normal(q.mu, q.logvar)
 
 
-class PoEMVAE(LatentModel):
+class ExpertsModel(LatentModel):
+    """A variational model with one encoder (expert) per modality and no joint network
+    (PoE, MMVAE, MoPoE): it conditions on any non-empty subset of the modalities, and
+    :meth:`posterior` says how the experts of a subset are combined."""
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
+
+    def experts(self, inputs, given=None) -> list[Gaussian]:
+        """:math:`q(z|m)` of each modality in ``given`` (default: all), reading only those."""
+        return [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
+
+    def can_condition_on(self, given) -> bool:
+        return bool(self.given(given))
+
+    def encode(self, inputs, encoder=None):
+        """``(mu, logvar)`` of the posterior given every modality, where it is Gaussian."""
+        q = self.posterior(inputs)
+        if not isinstance(q, Gaussian):
+            raise ValueError(f"{type(self).__name__}'s joint posterior is a mixture: use posterior(), not encode()")
+        return q.mu, q.logvar
+
+
+class PoEMVAE(ExpertsModel):
     """Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert."""
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
         if len(modalities) < 2:
             raise ValueError(f"PoE reads two or more modalities; found {len(modalities)}")
-        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
-
-    def can_condition_on(self, given) -> bool:
-        return bool(self.given(given))  # an expert per modality: any non-empty subset
+        super().__init__(modalities, config)
 
     def posterior(self, inputs, given=None) -> Gaussian:
-        experts = [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
-        return product_of_experts(experts, prior=True)
-
-    def encode(self, inputs, encoder=None):
-        q = self.posterior(inputs)
-        return q.mu, q.logvar
+        return product_of_experts(self.experts(inputs, given), prior=True)
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
         """Negative sum of the bounds of ``(x, w)``, ``x`` and ``w``.

@@ -14,6 +14,18 @@ FILE_ROWS = {  # the release's file names; sorted name order gives row order
 }
 
 
+@pytest.fixture(scope="session")
+def small_split():
+    """Split 0 of the bundled data, cut to 200 / 100 rows to keep the tests fast."""
+    from mvae_lib.data import mnist_halves
+
+    s = mnist_halves(0)
+    keep = np.random.default_rng(0).permutation(2000)[:100]  # test rows come sorted by digit
+    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
+    return type(s)(s.name, 0, cut(s.train, slice(200)), cut(s.test, keep), s.y_train[:200], s.y_test[keep],
+                   s.modalities, s.label_names)
+
+
 @pytest.fixture
 def tiny_preset() -> Preset:
     return Preset("tiny", ModelConfig(hidden=(16,), latent=4), TrainConfig(epochs=2, batch_size=8, seed=3))

@@ -1,24 +1,12 @@
 import json
 
-import numpy as np
 import pytest
 
 import mvae_lib.experiments as ex
 from mvae_lib.cli import main
-from mvae_lib.data import mnist_halves
 from mvae_lib.evaluate import encode
 from mvae_lib.experiments import TABLE_ROWS, Row, get_run, run_table
 from mvae_lib.paper import PAPER_LRAP
-
-
-@pytest.fixture(scope="module")
-def small_split():
-    """Split 0 of the bundled data, cut to 200 / 100 rows to keep the test fast."""
-    s = mnist_halves(0)
-    keep = np.random.default_rng(0).permutation(2000)[:100]  # test rows come sorted by digit
-    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
-    return type(s)(s.name, 0, cut(s.train, slice(200)), cut(s.test, keep), s.y_train[:200], s.y_test[keep],
-                   s.modalities, s.label_names)
 
 
 def test_all_four_settings_end_to_end_and_rerun_skips(tmp_path, tiny_preset, small_split, monkeypatch):

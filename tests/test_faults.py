@@ -10,17 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import mvae_lib.experiments as ex
 from mvae_lib import runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
-from mvae_lib.data import mnist_halves
 from mvae_lib.experiments import TABLE_ROWS, find_run, get_run, parse_devices, run_key, run_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,16 +33,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def small_split():
-    """Split 0 of the bundled data cut to 200 / 100 rows."""
-    s = mnist_halves(0)
-    keep = np.random.default_rng(0).permutation(2000)[:100]
-    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
-    return type(s)(s.name, 0, cut(s.train, slice(200)), cut(s.test, keep), s.y_train[:200], s.y_test[keep],
-                   s.modalities, s.label_names)
 
 
 @pytest.fixture(scope="module")

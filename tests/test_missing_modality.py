@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mvae_lib.config import ModelConfig
-from mvae_lib.crossmodal import FILLS, MissingView, coherence, decoder_mean, fill, refill_path
+from mvae_lib.crossmodal import FILLS, MissingView, coherence, fill, refill_path
 from mvae_lib.evaluate import fit_probe
 from mvae_lib.iwae import iw_bound, iw_log_weights
 from mvae_lib.mixtures import stratified_iw_bound

@@ -1,24 +1,13 @@
 """Table 3 end to end on a small split: every row scored, scores kept beside the runs, the
 MAE and MVAE runs shared with Table 2, nothing computed twice."""
-import numpy as np
 import pytest
 
 import mvae_lib.experiments as ex
 import mvae_lib.table3 as t3
-from mvae_lib.data import mnist_halves
 from mvae_lib.experiments import Row, run_table
 from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, format_table3, markdown_table3, run_table3
 
 FAST = EvalConfig(K=4, n_ll=10, samples=2)
-
-
-@pytest.fixture(scope="module")
-def small_split():
-    s = mnist_halves(0)
-    keep = np.random.default_rng(0).permutation(2000)[:60]
-    cut = lambda d, rows: {k: v[rows] for k, v in d.items()}
-    return type(s)(s.name, 0, cut(s.train, slice(120)), cut(s.test, keep), s.y_train[:120], s.y_test[keep],
-                   s.modalities, s.label_names)
 
 
 @pytest.mark.slow
