@@ -105,6 +105,32 @@ def plot_table(results: Results, table: int, title: str):
     return fig
 
 
+def split_values(results: Results, cells, metric: str = "lrap") -> tuple[list[int], list[list[float]]]:
+    """The splits scored and, for each cell ``(model, setting)``, its value on each of them
+    (NaN where a cell was not scored on a split)."""
+    splits = sorted({r["split"] for r in results.rows})
+    value = {(r["model"], r["setting"], r["metric"], r["split"]): r["value"] for r in results.rows}
+    return splits, [[value.get((m, s, metric, k), math.nan) for k in splits] for m, s in cells]
+
+
+def interactive_table(results: Results, table: int, title: str):
+    """Table 1 or 2 as an interactive bar chart (:func:`mvae_lib.interactive.bar_chart`): the
+    paper's LRAP in a panel of its own, ours with every split on hover, and
+    :func:`plot_table`'s figure as its static image."""
+    import matplotlib.pyplot as plt
+
+    from .interactive import bar_chart
+
+    cells = [(row, lrap) for row, lrap, _ in _cells(results, table)]
+    splits, values = split_values(results, [(row.model, row.setting) for row, _ in cells])
+    static = plot_table(results, table, title)
+    figure = bar_chart([f"{row.model}, setting {row.setting}" for row, _ in cells], {"LRAP": values}, splits,
+                       paper=[lrap["paper"] for _, lrap in cells], ours_label=f"our LRAP ({results.dataset})",
+                       static=static, alt=title)
+    plt.close(static)
+    return figure
+
+
 MIN_SPLITS = 3  # fewer paired differences than this: no verdict
 ALPHA = 0.05  # two-sided level of the paired t-test
 VERDICTS = ("above", "below", "level with", "too few splits to judge")

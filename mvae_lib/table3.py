@@ -281,6 +281,29 @@ def plot_table3(results: Results, metrics=("lrap_image", "lrap_both"), rows=TABL
     return fig
 
 
+def interactive_table3(results: Results, metrics=("lrap_image", "lrap_both"), rows=TABLE3_ROWS):
+    """Table 3 as an interactive bar chart (:func:`mvae_lib.interactive.bar_chart`): one bar
+    per metric and row, every split on hover, the MVAE with zeros as a dashed line, and
+    :func:`plot_table3`'s figure as its static image."""
+    import matplotlib.pyplot as plt
+
+    from .interactive import bar_chart
+    from .report import split_values
+
+    cells = table3_cells(results, rows)
+    series = {}
+    for metric in metrics:
+        splits, series[TABLE3_METRICS[metric][0]] = split_values(
+            results, [(row.name, row.fill) for row, _ in cells], metric)
+    ref = dict(cells).get(Row3("MVAE", "zeros"), {}).get(metrics[0])
+    static = plot_table3(results, metrics, rows)
+    figure = bar_chart([row.label for row, _ in cells], series, splits, x_label="score",
+                       reference=ref["mean"] if ref else None, static=static,
+                       alt="Table 3: " + ", ".join(TABLE3_METRICS[m][0] for m in metrics))
+    plt.close(static)
+    return figure
+
+
 def generated_tags(dataset: str, rows, split: int, preset: Preset, out_dir, indices, device=None,
                    data_root=None, samples: int = 10, seed: int = 0):
     """The tags each row generates for the test examples ``indices`` of ``split``, from the

@@ -34,6 +34,8 @@ import nbformat
 import papermill
 import yaml
 
+from mvae_lib.interactive import BOOK_BUILD_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 
@@ -94,6 +96,8 @@ def write_report(src: Path, record: dict) -> None:
 
 def execute(src: Path, parameters: dict, timings: dict, record: dict) -> None:
     record["chapters"] = []
+    # the chapters' kernels inherit it: explorers then show a static rendering, not widgets
+    os.environ[BOOK_BUILD_ENV] = "1"
     write_report(src, record)
     for chapter in chapters():
         md = src / f"{chapter}.md"
@@ -142,6 +146,17 @@ def collapse_injected_parameters(ipynb: Path) -> None:
     nbformat.write(nb, ipynb)
 
 
+def offer_notebooks(html: Path) -> None:
+    """Make each page's download button (.ipynb) offer the chapter as a reader runs it: the
+    source converted to a notebook, with its default parameters and no outputs (the built
+    book's copy is the executed one, with this build's parameters and every output)."""
+    for chapter in chapters():
+        md = md_source(chapter)
+        target = html / "_sources" / f"{chapter}.ipynb"
+        if is_notebook(md) and target.exists():
+            jupytext.write(jupytext.read(md), target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -180,6 +195,7 @@ def main(argv=None) -> int:
         if html.exists():
             shutil.rmtree(html)
         shutil.copytree(BUILD / "book/_build/html", html)
+        offer_notebooks(html)
     total = time.perf_counter() - start
     for chapter, seconds in timings.items():
         print(f"  {chapter:<24} {seconds:6.1f} s")

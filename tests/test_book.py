@@ -1,6 +1,7 @@
 """The book builds (papermill in quick mode, then a strict Jupyter Book build) and its pages
 work offline in a real browser: every chapter loads, the maths is rendered by the bundled
-MathJax, and no image is broken. Every chapter says which build made it, every exercise has
+MathJax, no image is broken, every interactive figure is drawn with its data, no page
+requests anything from outside the book's folder and none logs a JavaScript error. Every chapter says which build made it, every exercise has
 a solution, equation numbers carry the chapter's number, no page prints a Python repr where
 a table belongs, and the build report lists every chapter. Screenshots go under _build/."""
 from __future__ import annotations
@@ -23,10 +24,44 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--virtual-time-budget=30000"]
 
-# Injected into a copy of each page: once MathJax has finished, write what the page shows
-# into the DOM, which --dump-dom then prints.
+# Injected first into the <head> of a copy of each page: record every JavaScript error and
+# console error from the start.
+CATCH = """<script>
+window.__bookErrors = [];
+window.addEventListener('error', function (e) { window.__bookErrors.push('error: ' + e.message); });
+window.addEventListener('unhandledrejection', function (e) { window.__bookErrors.push('rejection: ' + e.reason); });
+(function () {
+  var original = console.error;
+  console.error = function () {
+    window.__bookErrors.push('console.error: ' + Array.from(arguments).join(' '));
+    return original.apply(console, arguments);
+  };
+})();
+</script>"""
+
+# Injected at the end of the <body>: once MathJax has finished and every interactive figure
+# has been drawn (or a deadline passed), write what the page shows into the DOM, which
+# --dump-dom then prints.
 PROBE = """<script>
 window.addEventListener('load', function () {
+  function figures() {
+    // every Bokeh document: are its roots drawn, and how many data points do its glyphs hold
+    if (!window.Bokeh) { return []; }
+    return Bokeh.documents.map(function (doc) {
+      var roots = doc.roots().map(function (root) {
+        var view = Bokeh.index.get_by_id(root.id);
+        return !!view && view.el.getBoundingClientRect().height > 0;
+      });
+      var points = 0, renderers = 0;
+      doc.all_models.forEach(function (m) {
+        if (m.type === 'GlyphRenderer' && m.tags.indexOf('legend-key') < 0) {
+          renderers += 1;
+          points += m.data_source.get_length() || 0;
+        }
+      });
+      return {drawn: roots.length > 0 && roots.every(Boolean), renderers: renderers, points: points};
+    });
+  }
   function report() {
     var imgs = Array.from(document.images);
     var maths = Array.from(document.querySelectorAll('.math'));
@@ -35,18 +70,28 @@ window.addEventListener('load', function () {
     out.textContent = JSON.stringify({
       images: imgs.length,
       broken: imgs.filter(function (i) { return !i.complete || i.naturalWidth === 0; })
-                  .map(function (i) { return i.getAttribute('src'); }),
+                  .map(function (i) { return i.getAttribute('src').slice(0, 80); }),
       math: maths.length,
       rendered: document.querySelectorAll('mjx-container').length,
       raw: maths.filter(function (m) { return !m.querySelector('mjx-container'); })
                 .map(function (m) { return m.textContent.slice(0, 80); }),
-      mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup
+      mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
+      expected_figures: document.querySelectorAll('.mvae-live').length,
+      figures: figures(),
+      requests: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
+      errors: window.__bookErrors || []
     });
     document.body.appendChild(out);
   }
+  var tries = 0;
+  function whenFiguresDrawn() {
+    var want = document.querySelectorAll('.mvae-live').length, got = figures();
+    var done = got.length >= want && got.every(function (f) { return f.drawn; });
+    if (done || ++tries > 50) { setTimeout(report, 200); } else { setTimeout(whenFiguresDrawn, 100); }
+  }
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    MathJax.startup.promise.then(function () { setTimeout(report, 200); });
-  } else { setTimeout(report, 5000); }
+    MathJax.startup.promise.then(whenFiguresDrawn);
+  } else { setTimeout(whenFiguresDrawn, 3000); }
 });
 </script>"""
 
@@ -207,7 +252,7 @@ def test_pages_render_offline_in_chromium(built_book):
     for chapter in chapters():
         page = built_book / f"{chapter}.html"
         probe = page.with_name(f"_check_{page.name}")
-        probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+        probe.write_text(page.read_text().replace("<head>", "<head>" + CATCH, 1).replace("</body>", PROBE + "</body>"))
         try:
             for _ in range(3):  # a loaded machine can run out the virtual-time budget: try again
                 with tempfile.TemporaryDirectory() as profile:
@@ -229,6 +274,22 @@ def test_pages_render_offline_in_chromium(built_book):
         if check["math"] and (not check["mathjax"] or check["raw"] or check["rendered"] < check["math"]):
             problems.append(f"{chapter}: maths not rendered ({check['rendered']}/{check['math']}), "
                             f"raw TeX left: {check['raw'][:3]}")
+        # interactive figures: every one drawn, with data; nothing fetched from outside the
+        # book's folder; no JavaScript error
+        if len(check["figures"]) != check["expected_figures"]:
+            problems.append(f"{chapter}: {check['expected_figures']} interactive figures in the page, "
+                            f"{len(check['figures'])} Bokeh documents loaded")
+        for k, fig in enumerate(check["figures"]):
+            if not fig["drawn"] or not fig["renderers"] or not fig["points"]:
+                problems.append(f"{chapter}: interactive figure {k} not drawn or without data: {fig}")
+        book = built_book.resolve().as_uri() + "/"
+        outside = [u for u in check["requests"] if not u.startswith((book, "data:", "blob:"))]
+        if outside:
+            problems.append(f"{chapter}: requests outside the book's folder: {outside[:3]}")
+        if check["errors"]:
+            problems.append(f"{chapter}: JavaScript errors: {check['errors'][:3]}")
+        if chapter.endswith(("latent_spaces", "table1", "table2", "table3", "fill")) and not check["figures"]:
+            problems.append(f"{chapter}: expected interactive figures, found none")
         if chapter.endswith(("vae", "mvae")) and not check["math"]:
             problems.append(f"{chapter}: expected equations, found none")
         if chapter.endswith(("table1", "table2", "latent_spaces")) and not check["images"]:

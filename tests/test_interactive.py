@@ -1,0 +1,138 @@
+"""The interactive figures: what they draw (points, hover columns, legend), the static image
+they carry for print, their errors, and the Sphinx extension that bundles BokehJS."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from mvae_lib import interactive, sphinx_interactive  # noqa: E402
+from mvae_lib.interactive import (LEGEND_KEY, bar_chart, digit_thumbnails, example_hover, latent_map,  # noqa: E402
+                                  png_data_uri)
+
+
+def decode(uri: str) -> np.ndarray:
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
+def test_png_data_uri_round_trips_an_image():
+    image = np.linspace(0, 1, 28 * 14).reshape(28, 14)
+    back = decode(png_data_uri(image))
+    assert back.shape == (28, 14)
+    np.testing.assert_allclose(back / 255, image, atol=1 / 255)
+
+
+def test_digit_thumbnails_put_both_halves_side_by_side():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 392))
+    w = (rng.random((3, 392)) < 0.3).astype(np.float32)
+    thumbs = digit_thumbnails(x, w)
+    assert len(thumbs) == 3
+    img = decode(thumbs[1]) / 255
+    assert img.shape == (28, 28)
+    np.testing.assert_allclose(img[:, 14:], w[1].reshape(28, 14), atol=1 / 255)  # the right half: the tags
+    left = img[:, :14].ravel()  # the left half: x, in the same order (rank correlation 1 up to clipping)
+    inside = (left > 0.01) & (left < 0.99)
+    assert np.corrcoef(left[inside], x[1][inside])[0, 1] > 0.99
+
+
+def test_example_hover_shows_digits_or_labels(small_split):
+    assert len(example_hover(small_split, np.arange(4))["thumbs"]) == 4
+    mir = SimpleNamespace(test={"x": np.zeros((3, 3857)), "w": np.eye(3, 2000)}, label_names=("sky", "dog"),
+                          y_test=np.array([[1, 0], [1, 1], [0, 0]]))
+    assert example_hover(mir, [0, 1, 2])["summary"] == ["labels: sky; 1 tags", "labels: sky, dog; 1 tags",
+                                                         "labels: no label; 1 tags"]
+
+
+def maps(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    panels = {"AE": {"as trained": rng.normal(size=(n, 2))},
+              "MVAE": {"as trained": rng.normal(size=(n, 2)), "zeroed": rng.normal(size=(n, 2)) + 3}}
+    classes = [("a", "C0"), ("b", "C1"), ("c", (0.1, 0.2, 0.3, 1.0))]
+    return panels, classes, rng.integers(0, 3, n)
+
+
+def test_latent_map_draws_every_point_once_and_a_legend_of_classes_and_sets():
+    panels, classes, class_of = maps()
+    fig = plt.figure()
+    figure = latent_map(panels, classes, class_of, np.arange(100, 112), split=2, thumbs=["data:x"] * 12, static=fig)
+    plt.close(fig)
+    assert figure.points() == 12 * 3  # AE: one set; MVAE: two
+    from bokeh.models import GlyphRenderer, Legend
+
+    legend = next(iter(figure.layout.select({"type": Legend})))
+    assert [i.label.value for i in legend.items] == ["a", "b", "c", "as trained", "zeroed"]
+    stand_ins = [r for r in figure.layout.select({"type": GlyphRenderer}) if LEGEND_KEY in r.tags]
+    assert len(stand_ins) == 5 and all(r.js_property_callbacks for r in stand_ins)  # each hides its points
+    source = figure.renderers()[0].data_source.data
+    assert source["index"][0] == 100 and source["split"][0] == 2 and source["thumb"][0] == "data:x"
+    html = figure.html()
+    assert 'class="mvae-live"' in html and "data-root-id" in html and 'class="mvae-static"' in html
+    bundle = figure._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "text/plain", "image/png"}
+    json.dumps(bundle)  # a notebook can store it
+
+
+def test_latent_map_rejects_points_of_the_wrong_shape():
+    panels, classes, class_of = maps()
+    panels["AE"]["as trained"] = panels["AE"]["as trained"][:5]
+    with pytest.raises(ValueError, match=r"expected an \(12, 2\) array .* got shape \(5, 2\)"):
+        latent_map(panels, classes, class_of, np.arange(12))
+
+
+def test_bar_chart_holds_means_and_every_split():
+    values = [[0.5, 0.7, np.nan], [0.2, 0.4, 0.3]]
+    figure = bar_chart(["AE", "VAE"], {"LRAP": values}, splits=[0, 1, 2], paper=[0.4, None])
+    from bokeh.models import ColumnDataSource
+
+    bars = [s.data for s in figure.layout.select({"type": ColumnDataSource}) if "mean" in s.data]
+    assert len(bars) == 1
+    np.testing.assert_allclose(bars[0]["mean"], [0.6, 0.3])
+    np.testing.assert_allclose(bars[0]["std"], [np.std([0.5, 0.7], ddof=1), 0.1])
+    assert bars[0]["values"] == ["0.500, 0.700", "0.200, 0.400, 0.300"] and bars[0]["n"] == [2, 3]
+    paper = [s.data for s in figure.layout.select({"type": ColumnDataSource}) if "value" in s.data and "split" not in s.data]
+    assert paper[0]["y"] == ["AE"] and paper[0]["value"] == [0.4]  # only the rows the paper has
+    assert figure.points() == 2 + 2 * 3 + 1  # bars, split dots (a NaN is not drawn but counted), paper
+
+
+def test_bar_chart_rejects_values_that_do_not_match_the_rows():
+    with pytest.raises(ValueError, match="expected for each series 2 rows of 3 split values"):
+        bar_chart(["AE", "VAE"], {"LRAP": [[0.5, 0.7]]}, splits=[0, 1, 2])
+
+
+def test_glue_figure_shows_the_figure_live_but_not_in_a_book_build(monkeypatch):
+    import myst_nb
+
+    shown, glued = [], []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display: glued.append((name, display)))
+    figure = SimpleNamespace(show=lambda: shown.append(1))
+    monkeypatch.setenv(interactive.BOOK_BUILD_ENV, "1")
+    interactive.glue_figure("f", figure)
+    assert glued == [("f", False)] and shown == []
+    monkeypatch.delenv(interactive.BOOK_BUILD_ENV)
+    interactive.glue_figure("f", figure)
+    assert shown == [1]
+
+
+def test_sphinx_extension_adds_bokehjs_to_pages_with_figures_only(tmp_path):
+    added = []
+    app = SimpleNamespace(add_js_file=added.append)
+    sphinx_interactive._page_context(app, "book/vae", "page.html", {"body": "<p>no figure</p>"}, None)
+    assert added == []
+    sphinx_interactive._page_context(app, "book/table1", "page.html", {"body": '<div class="mvae-live">'}, None)
+    assert added == [sphinx_interactive.static_name()]
+    app = SimpleNamespace(outdir=str(tmp_path), builder=SimpleNamespace(format="html"))
+    sphinx_interactive._copy(app, None)
+    copied = tmp_path / "_static" / sphinx_interactive.static_name()
+    assert copied.stat().st_size == sphinx_interactive.bokeh_js().stat().st_size > 100_000
+    assert "@media print" in (tmp_path / "_static/mvae-interactive.css").read_text()
