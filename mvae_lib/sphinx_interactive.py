@@ -46,6 +46,24 @@ def _page_context(app, pagename, templatename, context, doctree):
         app.add_js_file(static_name())  # this page only (Sphinx >= 3.5)
 
 
+def _light_mode(app, pagename, templatename, context, doctree):
+    """The theme's colour mode when the reader has chosen none: light (the figures are drawn
+    on white). Left empty, as Jupyter Book 1 leaves it, the theme logs a console error."""
+    if not context.get("default_mode"):
+        context["default_mode"] = "light"
+
+
+def _drop_thebe(app, pagename, templatename, context, doctree):
+    """Leave out sphinx-thebe's scripts, which Jupyter Book 1 adds to every page (twice: the
+    second copy of its ``const THEBE_JS_URL`` is a JavaScript error in every page) even with
+    its launch button off. Thebe runs code on a remote Binder and loads from a CDN, so it
+    cannot work in an offline book anyway."""
+    scripts = context.get("script_files")
+    if scripts is not None:
+        context["script_files"] = [js for js in scripts if "thebe" not in str(js).lower()
+                                   and "THEBE_JS_URL" not in str(getattr(js, "attributes", {}).get("body", ""))]
+
+
 def _copy(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -66,5 +84,7 @@ def setup(app):
     os.environ.setdefault(BOOK_BUILD_ENV, "1")
     app.add_css_file("mvae-interactive.css")
     app.connect("html-page-context", _page_context)
+    app.connect("html-page-context", _drop_thebe, priority=900)  # after sphinx-thebe's own handlers
+    app.connect("html-page-context", _light_mode, priority=900)
     app.connect("build-finished", _copy)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

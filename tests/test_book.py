@@ -245,30 +245,49 @@ def test_html_has_no_cdn_and_no_unresolved_glue(built_book):
     assert (built_book / "_static/mathjax/tex-chtml.js").exists()
 
 
+def check_page(page: Path, extra: str = "") -> tuple[dict | None, str]:
+    """Open a copy of ``page`` (with ``extra`` HTML at the end of its body) in headless
+    Chromium with the probes; return what the page shows, or None and Chromium's last words."""
+    probe = page.with_name(f"_check_{page.name}")
+    probe.write_text(page.read_text().replace("<head>", "<head>" + CATCH, 1)
+                     .replace("</body>", extra + PROBE + "</body>"))
+    try:
+        for _ in range(3):  # a loaded machine can run out the virtual-time budget: try again
+            with tempfile.TemporaryDirectory() as profile:
+                result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                                         probe.as_uri()], capture_output=True, text=True, timeout=180)
+            # (the theme gives scrollable <pre> elements a tabindex)
+            found = re.search(r'<pre id="book-check"[^>]*>(.*?)</pre>', result.stdout, re.S)
+            if found:
+                return json.loads(html.unescape(found.group(1))), ""
+    finally:
+        probe.unlink()
+    return None, result.stderr[-500:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_page_check_sees_outside_requests_errors_and_undrawn_figures(built_book):
+    """The probes can fail: a request to another host, a script error and a figure whose
+    Bokeh document never loads are each reported."""
+    extra = ('<img src="https://example.com/pixel.png"/><script>undefined_function();</script>'
+             '<div class="mvae-live"></div>')
+    check, said = check_page(built_book / "book/table1.html", extra)
+    assert check is not None, said
+    assert "https://example.com/pixel.png" in check["requests"]
+    assert any("undefined_function" in e for e in check["errors"])
+    assert check["expected_figures"] == len(check["figures"]) + 1 and all(f["drawn"] for f in check["figures"])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_pages_render_offline_in_chromium(built_book):
     problems = []
     for chapter in chapters():
-        page = built_book / f"{chapter}.html"
-        probe = page.with_name(f"_check_{page.name}")
-        probe.write_text(page.read_text().replace("<head>", "<head>" + CATCH, 1).replace("</body>", PROBE + "</body>"))
-        try:
-            for _ in range(3):  # a loaded machine can run out the virtual-time budget: try again
-                with tempfile.TemporaryDirectory() as profile:
-                    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                                             probe.as_uri()], capture_output=True, text=True, timeout=180)
-                found = re.search(r'<pre id="book-check">(.*?)</pre>', result.stdout, re.S)
-                if found:
-                    break
-        finally:
-            probe.unlink()
-        if not found:
-            problems.append(f"{chapter}: page did not load or the check did not run "
-                            f"(chromium said: {result.stderr[-500:]})")
+        check, said = check_page(built_book / f"{chapter}.html")
+        if check is None:
+            problems.append(f"{chapter}: page did not load or the check did not run (chromium said: {said})")
             continue
-        check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&")
-                           .replace("&lt;", "<").replace("&gt;", ">"))
         if check["broken"]:
             problems.append(f"{chapter}: broken images {check['broken']}")
         if check["math"] and (not check["mathjax"] or check["raw"] or check["rendered"] < check["math"]):
@@ -303,3 +322,24 @@ def test_pages_render_offline_in_chromium(built_book):
                             f"--screenshot={shots / (name + '.png')}", (built_book / f"book/{name}.html").as_uri()],
                            capture_output=True, timeout=120)
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_every_chapter_offers_its_notebook_to_run_live(built_book):
+    """The download button of each chapter gives the chapter as a reader runs it: a valid
+    notebook without outputs, with the source's default parameters (not this build's)."""
+    import nbformat
+
+    for chapter in notebook_chapters():
+        page = (built_book / f"{chapter}.html").read_text()
+        assert f'_sources/{chapter}.ipynb"' in page, f"{chapter}: no notebook download link"
+        nb = nbformat.read(built_book / "_sources" / f"{chapter}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not any(c.get("outputs") for c in code), f"{chapter}: the offered notebook has outputs"
+        tags = [t for c in code for t in c.metadata.get("tags", [])]
+        assert "parameters" in tags and "injected-parameters" not in tags, f"{chapter}: {tags}"
+        assert any(c.source.startswith("quick = True") for c in code if "parameters" in c.metadata.get("tags", []))
+    intro = html.unescape(re.sub(r"<[^>]+>", "", (built_book / "book/intro.html").read_text()))
+    assert "Run any chapter live" in intro and "jupyter lab" in intro and "requirements.txt" in intro
+

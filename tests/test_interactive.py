@@ -136,3 +136,13 @@ def test_sphinx_extension_adds_bokehjs_to_pages_with_figures_only(tmp_path):
     copied = tmp_path / "_static" / sphinx_interactive.static_name()
     assert copied.stat().st_size == sphinx_interactive.bokeh_js().stat().st_size > 100_000
     assert "@media print" in (tmp_path / "_static/mvae-interactive.css").read_text()
+
+
+def test_sphinx_extension_leaves_out_thebe_which_cannot_run_offline():
+    from sphinx.builders.html._assets import _JavaScript
+
+    keep = [_JavaScript("_static/bokeh.js"), _JavaScript(None, body="var x = 1;")]
+    context = {"script_files": keep + [_JavaScript(None, body='const THEBE_JS_URL = "https://unpkg.com/thebe"'),
+                                       _JavaScript("_static/sphinx-thebe.js")]}
+    sphinx_interactive._drop_thebe(None, "p", "page.html", context, None)
+    assert context["script_files"] == keep
