@@ -216,18 +216,25 @@ def _show(ax, left: np.ndarray, right: np.ndarray, title: str) -> None:
 
 
 def render_digit_views(views: DigitViews):
-    """One row per model and fill: [reconstruction from x and w | the real left half beside the
-    generated right half], the scores in the titles; the first row the real digit. A Figure."""
+    """One column per model and fill, the real digit first: on top the reconstruction from
+    x and w, below the real left half beside the right half generated from x alone, with its
+    scores under it (log-likelihood of the true right half in nats per pixel, mean absolute
+    error, the digit a classifier reads in it). A Figure."""
     import matplotlib.pyplot as plt
 
     n = len(views.rows) + 1
-    fig, axes = plt.subplots(n, 2, figsize=(6.4, 1.75 * n), squeeze=False)
-    _show(axes[0, 0], views.left, views.right, f"test example {views.index}: a {views.label}")
-    _show(axes[0, 1], views.left, np.zeros(HALF), "what the models see without w")
-    for (a, b), v in zip(axes[1:], views.rows):
-        _show(a, v.x_hat, v.w_hat, f"{v.row.label}: from x and w")
-        reads = "" if v.predicted is None else f", reads {v.predicted}"
-        _show(b, views.left, v.generated, f"from x: {v.log_lik:.3f} nats/px, |err| {v.abs_error:.3f}{reads}")
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 3.4), squeeze=False)
+    _show(axes[0, 0], views.left, views.right, f"test {views.index}\n(a {views.label})")
+    _show(axes[1, 0], views.left, np.zeros(HALF), "")
+    axes[0, 0].set_ylabel("from x and w", fontsize=8)
+    axes[1, 0].set_ylabel("from x alone", fontsize=8)
+    axes[1, 0].set_xlabel("what the models\nsee without w", fontsize=7)
+    for k, v in enumerate(views.rows, start=1):
+        _show(axes[0, k], v.x_hat, v.w_hat, v.row.label.replace(", ", ",\n") if "," in v.row.label
+              else v.row.label + "\n")
+        _show(axes[1, k], views.left, v.generated, "")
+        reads = "" if v.predicted is None else f"\nreads {v.predicted}"
+        axes[1, k].set_xlabel(f"{v.log_lik:.3f} nats/px\n|err| {v.abs_error:.3f}{reads}", fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -99,8 +99,9 @@ class InteractiveFigure:
     Bokeh figure (:func:`glue_figure` calls it when a chapter runs live).
     """
 
-    def __init__(self, layout, static=None, alt: str = "interactive figure"):
-        self.layout = layout
+    def __init__(self, make, static=None, alt: str = "interactive figure"):
+        self.make = make  # () -> a new Bokeh layout: a Bokeh model belongs to one document only
+        self.layout = make()  # the page's; made now, so that bad input fails here
         self.alt = alt
         self._png = _figure_png(static) if static is not None else None
 
@@ -143,7 +144,7 @@ class InteractiveFigure:
         from bokeh.resources import INLINE
 
         output_notebook(INLINE, hide_banner=True)
-        show(self.layout)
+        show(self.make())  # a layout of its own: self.layout may be in the page's document
 
 
 def glue_figure(name: str, figure: InteractiveFigure) -> None:
@@ -186,6 +187,11 @@ def latent_map(panels: Mapping[str, Mapping[str, np.ndarray]], classes: Sequence
     A legend beside the panels lists the classes and the code sets; clicking an entry hides
     (or shows) it in every panel.
     """
+    args = (panels, classes, class_of, index, split, thumbs, summary, axes, ncols, size)
+    return InteractiveFigure(lambda: _latent_layout(*args), static=static, alt=alt)
+
+
+def _latent_layout(panels, classes, class_of, index, split, thumbs, summary, axes, ncols, size):
     from bokeh.layouts import gridplot, row
     from bokeh.models import (CDSView, ColumnDataSource, CustomJS, GroupFilter, HoverTool, Legend,
                               LegendItem, Range1d)
@@ -278,7 +284,7 @@ for (let i = 0; i < renderers.length; i++) {
     for r in stand_in.values():
         r.js_on_change("visible", update)
     grid = gridplot(figures, ncols=ncols, merge_tools=True, toolbar_location="above")
-    return InteractiveFigure(row(grid, key), static=static, alt=alt)
+    return row(grid, key)
 
 
 def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], splits: Sequence[int],
@@ -302,6 +308,11 @@ def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]
     reference : float, optional
         A dashed vertical line (e.g. the row every other row is compared with).
     """
+    args = (rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width)
+    return InteractiveFigure(lambda: _bar_layout(*args), static=static, alt=alt)
+
+
+def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width):
     from bokeh.layouts import row as hrow
     from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Legend, LegendItem, Span, Whisker
     from bokeh.plotting import figure
@@ -361,7 +372,7 @@ def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]
                            orientation="horizontal"), "below")
     ours.ygrid.grid_line_color = None
     if paper is None:
-        return InteractiveFigure(ours, static=static, alt=alt)
+        return ours
     have = [(r, p) for r, p in zip(rows, paper) if p is not None]
     theirs = figure(y_range=y_range, x_range=(0, 1), height=height, width=220, tools="", toolbar_location="above",
                     title=paper_label)
@@ -373,4 +384,4 @@ def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]
     theirs.ygrid.grid_line_color = None
     ours.yaxis.visible = False
     ours.min_border_left = 4
-    return InteractiveFigure(hrow(theirs, ours), static=static, alt=alt)
+    return hrow(theirs, ours)

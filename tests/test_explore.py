@@ -119,15 +119,18 @@ def test_data_that_are_not_image_halves_get_a_clear_error(models):
         xp.digit_views(tags, models, 0)
 
 
-def test_render_digit_views_draws_one_row_per_model_with_its_numbers(small_split, models):
+def test_render_digit_views_draws_one_column_per_model_with_its_numbers(small_split, models):
     views = xp.digit_views(small_split, models, 3, samples=2)
     fig = xp.render_digit_views(views)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert len(fig.axes) == 2 * (len(ROWS) + 1)
-    assert titles[0] == f"test example 3: a {views.label}"
+    n = len(ROWS) + 1
+    assert len(fig.axes) == 2 * n
+    top, bottom = fig.axes[:n], fig.axes[n:]
+    assert top[0].get_title() == f"test 3\n(a {views.label})"
     for k, v in enumerate(views.rows, start=1):
-        assert titles[2 * k].startswith(v.row.label) and f"{v.log_lik:.3f} nats/px" in titles[2 * k + 1]
-    np.testing.assert_array_equal(fig.axes[3].images[0].get_array()[:, 14:], views.rows[0].generated)
+        assert top[k].get_title().replace(",\n", ", ").strip() == v.row.label
+        assert f"{v.log_lik:.3f} nats/px" in bottom[k].get_xlabel()
+        np.testing.assert_array_equal(bottom[k].images[0].get_array()[:, 14:], v.generated)
+        np.testing.assert_array_equal(top[k].images[0].get_array()[:, :14], v.x_hat)
 
 
 def test_saved_rows_loads_each_saved_run_once_and_reports_the_missing(runs, monkeypatch, no_training):

@@ -146,3 +146,16 @@ def test_sphinx_extension_leaves_out_thebe_which_cannot_run_offline():
                                        _JavaScript("_static/sphinx-thebe.js")]}
     sphinx_interactive._drop_thebe(None, "p", "page.html", context, None)
     assert context["script_files"] == keep
+
+
+def test_a_figure_shown_live_gets_a_layout_of_its_own():
+    """A Bokeh model belongs to one document: the page's HTML and Jupyter's display each
+    need their own copy (showing the page's one raised "Models must be owned by only a
+    single document")."""
+    from bokeh.embed import components
+
+    figure = bar_chart(["AE", "VAE"], {"LRAP": [[0.5, 0.6], [0.2, 0.3]]}, splits=[0, 1], paper=[0.4, 0.5])
+    figure.html()  # the page's copy, now in a document
+    fresh = figure.make()
+    assert fresh is not figure.layout
+    components(fresh)  # would raise if it shared models with the page's copy
