@@ -39,7 +39,7 @@ import torch
 from .crossmodal import MissingView, data_classifier, decoder_mean
 from .data import Split, load_split
 from .experiments import find_run, get_run, resolve_preset, run_path
-from .interactive import in_book_build
+from .interactive import in_book_build, to_pixels
 from .models import LatentModel
 from .table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, _sidecar, check_row3
 from .train import pick_device
@@ -69,22 +69,6 @@ def check_index(index, n: int) -> int:
     if not 0 <= i < n:
         raise ValueError(f"test index out of range: expected 0..{n - 1} ({n} test examples), found {i}")
     return i
-
-
-def to_pixels(x: np.ndarray, x_train: np.ndarray) -> np.ndarray:
-    """Standardised image features back to [0, 1] for display: per pixel, the training range maps to [0, 1].
-
-    ``x`` is :math:`(p - m)/s` per pixel (:func:`mvae_lib.data.standardize`), an increasing
-    affine map of the raw pixel :math:`p`, so :math:`(x - \\min x_{train}) / (\\max x_{train} -
-    \\min x_{train}) = (p - \\min p) / (\\max p - \\min p)`: exactly :math:`p` for a pixel that is
-    blank (0) in some training digit and fully inked (1) in another, as most pixels a stroke
-    reaches are; pixels that stay faint in training are stretched. Values outside the training
-    range are clipped; a constant pixel shows as 0. On split 0 of the bundled data it gives back
-    the raw test pixels to a mean absolute error of 2e-5. ``x``: (..., D); ``x_train``: (n, D).
-    """
-    lo, hi = x_train.min(0), x_train.max(0)
-    span = np.where(hi - lo > 1e-8, hi - lo, 1.0)
-    return np.clip((x - lo) / span, 0.0, 1.0)
 
 
 def bernoulli_log_likelihood(w: np.ndarray, probs: np.ndarray) -> float:
