@@ -343,3 +343,78 @@ def test_every_chapter_offers_its_notebook_to_run_live(built_book):
     intro = html.unescape(re.sub(r"<[^>]+>", "", (built_book / "book/intro.html").read_text()))
     assert "Run any chapter live" in intro and "jupyter lab" in intro and "requirements.txt" in intro
 
+
+# Injected into a copy of the latent-spaces page: hover the first point of the first map,
+# then hide the first legend entry (as a click on it does) and count what is still shown.
+HOVER = """<script>
+window.addEventListener('load', function () { setTimeout(function () {
+  var out = document.createElement('pre'); out.id = 'hover-check'; var info = {};
+  try {
+    var doc = Bokeh.documents[0], plot = null, views = Bokeh.index.all_views();
+    doc.all_models.forEach(function (m) { if (!plot && m.type === 'Figure' && m.title && m.title.text) plot = m; });
+    var view = null;
+    for (const v of views) { if (v.model === plot) view = v; }
+    var r = plot.renderers.find(function (r) { return r.type === 'GlyphRenderer' && r.data_source.get_length() > 0; });
+    var data = r.data_source.data, i = data.cls.indexOf(r.view.filter.group);
+    var sx = view.frame.x_scale.compute(data[r.glyph.x.field][i]), sy = view.frame.y_scale.compute(data[r.glyph.y.field][i]);
+    var box = view.canvas_view.el.getBoundingClientRect();
+    var at = {bubbles: true, composed: true, clientX: box.left + sx, clientY: box.top + sy, pointerType: 'mouse', isPrimary: true};
+    view.canvas_view.events_el.dispatchEvent(new PointerEvent('pointerenter', at));
+    view.canvas_view.events_el.dispatchEvent(new PointerEvent('pointermove', at));
+    info.label = data.label[i]; info.index = data.index[i];
+    setTimeout(function () {
+      var tips = [], texts = [];
+      (function walk(node, shadow) {
+        if (node.shadowRoot) { walk(node.shadowRoot, true); }
+        node.childNodes.forEach(function (c) {
+          if (c.nodeType !== 1) { return; }
+          if (shadow && c.tagName === 'IMG') { tips.push(c.getAttribute('src')); texts.push(c.parentNode.textContent); }
+          walk(c, shadow);
+        });
+      })(document.body, false);
+      info.images = tips.filter(function (t) { return t.indexOf('data:image/png') === 0; }).length;
+      info.text = texts.join(' | ').slice(0, 300);
+      var keys = [], shown = function (group) {
+        var n = 0; doc.all_models.forEach(function (m) {
+          if (m.type === 'GlyphRenderer' && m.view && m.view.filter && m.view.filter.group === group && m.visible) { n += 1; }
+        }); return n; };
+      doc.all_models.forEach(function (m) { if (m.type === 'GlyphRenderer' && m.tags.indexOf('legend-key') >= 0) keys.push(m); });
+      var before0 = shown('0'), before1 = shown('1');
+      keys[0].visible = false;  // what clicking the legend's first entry (the first class) does
+      setTimeout(function () {  // (Bokeh runs the CustomJS callback asynchronously)
+        info.hidden = {before: before0, after: shown('0'), others_before: before1, others_after: shown('1')};
+        out.textContent = JSON.stringify(info); document.body.appendChild(out);
+      }, 500);
+    }, 1000);
+    return;
+  } catch (e) { info.error = String(e); }
+  out.textContent = JSON.stringify(info); document.body.appendChild(out);
+}, 2000); });
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_hovering_a_code_shows_its_digit_and_the_legend_hides_a_class(built_book):
+    page = built_book / "book/latent_spaces.html"
+    probe = page.with_name("_hover_latent_spaces.html")
+    probe.write_text(page.read_text().replace("</body>", HOVER + "</body>"))
+    try:
+        for _ in range(3):
+            with tempfile.TemporaryDirectory() as profile:
+                result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2000",
+                                         "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
+            found = re.search(r'<pre id="hover-check"[^>]*>(.*?)</pre>', result.stdout, re.S)
+            if found:
+                break
+    finally:
+        probe.unlink()
+    assert found, result.stderr[-500:]
+    info = json.loads(html.unescape(found.group(1)))
+    assert "error" not in info, info
+    assert info["images"] >= 1, f"the tooltip shows no digit: {info}"  # both halves, as a PNG
+    assert info["label"] in info["text"] and f"test example {info['index']}" in info["text"], info
+    hidden = info["hidden"]
+    assert hidden["before"] > 0 and hidden["after"] == 0, f"hiding the first class left points shown: {hidden}"
+    assert hidden["others_after"] == hidden["others_before"] > 0, f"hiding one class hid others: {hidden}"
+
