@@ -301,7 +301,7 @@ for (let i = 0; i < renderers.length; i++) {
 
 def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], splits: Sequence[int],
               x_label: str = "LRAP", paper: Sequence[float | None] | None = None,
-              paper_label: str = "the paper (MIR Flickr)", ours_label: str | None = None,
+              paper_label: str = "paper (MIR Flickr)", ours_label: str | None = None,
               x_range: tuple[float, float] | None = None, reference: float | None = None, static=None,
               width: int = 660, alt: str = "bar chart") -> InteractiveFigure:
     """Horizontal bars, one group per row: each series' mean with a whisker of one standard
@@ -342,7 +342,7 @@ def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x
     if x_range is None:
         lo = float(finite.min()) if finite.size else 0.0
         x_range = (max(0.0, lo - 0.1), 1.0)
-    ours = figure(y_range=y_range, x_range=x_range, height=height, width=width if paper is None else width - 200,
+    ours = figure(y_range=y_range, x_range=x_range, height=height, width=width if paper is None else width - 250,
                   tools="xpan,xwheel_zoom,reset,save", toolbar_location="above",
                   title=ours_label or "this run: mean ± std over splits, one dot per split")
     ours.title.text_font_size = "10pt"
@@ -386,7 +386,7 @@ def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x
     if paper is None:
         return ours
     have = [(r, p) for r, p in zip(rows, paper) if p is not None]
-    theirs = figure(y_range=y_range, x_range=(0, 1), height=height, width=200, tools="", toolbar_location="above",
+    theirs = figure(y_range=y_range, x_range=(0, 1), height=height, width=250, tools="", toolbar_location="above",
                     title=paper_label)
     theirs.title.text_font_size = "10pt"
     theirs.xaxis.axis_label = x_label
