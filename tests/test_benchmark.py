@@ -44,3 +44,21 @@ def test_times_every_missing_modality_model_beside_the_mvae(throughput, capsys):
     assert list(rows) == throughput.ALL_MODELS
     assert float(rows["MVAE"][3]) == 1.0
     assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows.values())
+
+
+def test_book_size_adds_up_what_takes_the_room(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("book_size", SCRIPT.with_name("book_size.py"))
+    book_size = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book_size)
+    files = {"index.html": 1_000_000, "book/vae.html": 500_000, "_static/bokeh/bokeh-3.min.js": 1_270_000,
+             "_static/mathjax/tex-chtml.js": 2_000_000, "_sources/book/vae.ipynb": 30_000}
+    for name, size in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert book_size.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "BokehJS                                   1.27 MB" in out
+    assert "pages (HTML, with the figures' data)      1.50 MB" in out
+    assert "total                                     4.80 MB" in out
+    assert book_size.main([str(tmp_path / "missing")]) == 2
+    assert "found none" in capsys.readouterr().err
