@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .crossmodal import MissingView, data_classifier, decoder_mean
+from .crossmodal import data_classifier, decoder_mean
 from .data import Split, load_split
 from .experiments import find_run, get_run, resolve_preset, run_path
 from .interactive import in_book_build, to_pixels
 from .models import LatentModel
-from .table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, _sidecar, check_row3
+from .table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, _sidecar, check_row3, generate
 from .train import pick_device
 
 HALF = (28, 14)  # an MNIST half: 28 rows, 14 columns
@@ -78,16 +78,6 @@ def bernoulli_log_likelihood(w: np.ndarray, probs: np.ndarray) -> float:
     """
     p = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1 - EPS)
     return float(np.mean(w * np.log(p) + (1 - w) * np.log1p(-p)))
-
-
-def generate(model: LatentModel, fill: str, split: Split, inputs: Mapping[str, torch.Tensor], samples: int,
-             seed: int) -> np.ndarray:
-    """:math:`p(w_d = 1 \\mid x)` of ``inputs`` under a Table 3 ``fill`` (or OWN), averaged over ``samples``
-    draws of z seeded by ``seed``: (B, D_w). ``w`` in ``inputs`` is never read."""
-    view = MissingView(model, None if fill == OWN else fill, split.train["w"].mean(0))
-    device = inputs["x"].device
-    with torch.no_grad():
-        return view.generate(inputs, samples, torch.Generator(device=device).manual_seed(seed)).cpu().numpy()
 
 
 def _batch(split: Split, rows, device) -> dict[str, torch.Tensor]:

@@ -13,7 +13,12 @@ Jupyter.
 """
 from __future__ import annotations
 
+import base64
+import io
 import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 BOOK_BUILD_ENV = "MVAE_BOOK_BUILD"  # set to "1" by scripts/build_book.py for the chapters' kernels
 
@@ -23,16 +28,9 @@ def in_book_build() -> bool:
     explorers then show a static rendering instead of widgets, which a page cannot run."""
     return os.environ.get(BOOK_BUILD_ENV) == "1"
 
-
-import base64
-import io
-from collections.abc import Mapping, Sequence
-
-import numpy as np
-
 # The marker of each code set in a latent map, in order (Bokeh's scatter markers).
 MARKERS = ("circle", "triangle", "square", "diamond", "inverted_triangle", "star")
-LEGEND_KEY = "legend-key"  # tag of the legend's empty stand-in renderers (they hold no data)
+LEGEND_KEY = "legend-key"  # tag of the legend's stand-in renderers (one point each, out of view)
 
 
 def _hex(colour) -> str:

@@ -304,14 +304,25 @@ def interactive_table3(results: Results, metrics=("lrap_image", "lrap_both"), ro
     return figure
 
 
+def generate(model, fill: str, split, inputs, samples: int = 10, seed: int = 0):
+    """:math:`p(w_d = 1 \\mid x)` of ``inputs`` under a Table 3 ``fill`` (or OWN), averaged over
+    ``samples`` draws of z seeded by ``seed``: a (B, D_w) array. ``w`` in ``inputs`` is never read
+    (:class:`mvae_lib.crossmodal.MissingView`)."""
+    import torch
+
+    from .crossmodal import MissingView
+
+    view = MissingView(model, None if fill == OWN else fill, split.train["w"].mean(0))
+    device = inputs["x"].device
+    with torch.no_grad():
+        return view.generate(inputs, samples, torch.Generator(device=device).manual_seed(seed)).cpu().numpy()
+
+
 def generated_tags(dataset: str, rows, split: int, preset: Preset, out_dir, indices, device=None,
                    data_root=None, samples: int = 10, seed: int = 0):
     """The tags each row generates for the test examples ``indices`` of ``split``, from the
     saved runs: ``{row: (len(indices), D_w) array of probabilities}``, with the split."""
-    import numpy as np
     import torch
-
-    from .crossmodal import MissingView
 
     data = load_split(dataset, split, data_root)
     device = pick_device(device)
@@ -320,9 +331,5 @@ def generated_tags(dataset: str, rows, split: int, preset: Preset, out_dir, indi
     for row in rows:
         run = get_run(dataset, row.model, 3, split, preset, None, out_dir, device, data_root, progress=False,
                       options=dict(row.options))
-        model = run.model(device)
-        view = MissingView(model, None if row.fill == OWN else row.fill, data.train["w"].mean(0))
-        with torch.no_grad():
-            out[row] = np.asarray(view.generate(batch, samples, torch.Generator(device=device).manual_seed(seed))
-                                  .cpu())
+        out[row] = generate(run.model(device), row.fill, data, batch, samples, seed)
     return out, data
