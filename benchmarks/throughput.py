@@ -27,7 +27,7 @@ import time
 import torch
 
 from mvae_lib.config import PRESETS
-from mvae_lib.models import MISSING_MODALITY_MODELS, Modality, build_model
+from mvae_lib.models import Modality, build_model, model_names
 from mvae_lib.train import make_optimizer, pick_device, reuse_freed_memory, train_step
 
 
@@ -52,7 +52,7 @@ def linear_macs(model: torch.nn.Module) -> int:
 
 
 PAPER_MODALITIES = [Modality("x", 3857, "gaussian"), Modality("w", 2000, "bernoulli")]
-ALL_MODELS = ["MVAE", *MISSING_MODALITY_MODELS]
+ALL_MODELS = ["MVAE", *model_names("own")]
 
 
 def paper_mvae(device, kind: str = "MVAE"):

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from .config import PRESETS, ModelConfig, Preset, TrainConfig
 from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
-from .experiments import TABLE_ROWS, Row, check_row, get_run, run_table
-from .models import MISSING_MODALITY_MODELS
+from .models import MODEL_SPECS, model_names
+from .runcache import DiskFull
+from .runs import get_run
+from .settings import TABLE_ROWS, Row, check_row
+from .tables import run_table
 from .report import format_tables
 from .table3 import TABLE3_ROWS, format_table3, run_table3
 from .train import TrainingDiverged
@@ -104,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "MoPoE; scored once per run and kept beside it), or all")
     rep.add_argument("--encode", choices=["sample", "mean"], default="sample",
                      help="codes for the probe: z sampled from q(z|.) as in the paper (default), or its mean")
-    models = ", ".join(f"{m} in settings {'/'.join(str(r.setting) for r in TABLE_ROWS if r.model == m)}"
-                       for m in dict.fromkeys(r.model for r in TABLE_ROWS))
+    models = "; ".join(f"{name} ({spec.description}) in settings {'/'.join(map(str, spec.settings))}"
+                       for name, spec in MODEL_SPECS.items())
     one = sub.add_parser(
         "run", help="train and save one run of the grid (one model, one setting, one split)",
         description="Train one model on one split, score it, and save it in --out/runs/, exactly "
@@ -114,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "run, all writing to one shared --out; 'reproduce' with the same options and "
                     "--out then only loads them and prints the tables. See the README, \"Running "
                     "the paper's full experiment\".",
-        epilog=f"Runs of Tables 1-2: {models}; of Table 3 also {', '.join(MISSING_MODALITY_MODELS)} in "
-               "setting 3; splits 0-4. Example: python -m mvae_lib run "
+        epilog=f"Models: {models}. Example: python -m mvae_lib run "
                "--dataset mirflickr --data-root DIR --model MVAE --setting 3 --split 2 --out DIR")
     one.add_argument("--model", required=True, help=f"the model ({models})")
     one.add_argument("--setting", type=_positive, required=True, metavar="S",
@@ -163,7 +165,7 @@ def _failed(err: BaseException, out: Path) -> int:
                      else ""), file=sys.stderr)
         return 128 + err.signum if isinstance(err, Stopped) else 130
     print(f"error: {err}", file=sys.stderr)
-    if kept.exists():
+    if kept.exists() and not isinstance(err, DiskFull):  # DiskFull says so itself, in its one line
         print(f"(finished runs are kept in {kept})", file=sys.stderr)
     return 1
 
@@ -182,13 +184,15 @@ def reproduce(args) -> int:
     try:
         with _stop_on_signals():
             if rows:
-                results = run_table(rows, args.dataset, args.splits, preset, args.epochs, out,
-                                    args.device, args.encode, args.data_root, progress=not args.quiet)
+                results = run_table(rows, args.dataset, args.splits, preset=preset, epochs=args.epochs,
+                                    out_dir=out, device=args.device, encoding=args.encode,
+                                    data_root=args.data_root, progress=not args.quiet)
                 outputs.append(("tables", format_tables(results, tables), results))
             if 3 in tables:
                 t3 = time.perf_counter()
-                results = run_table3(TABLE3_ROWS, args.dataset, args.splits, preset, args.epochs, out,
-                                     args.device, args.encode, args.data_root, progress=not args.quiet)
+                results = run_table3(TABLE3_ROWS, args.dataset, args.splits, preset=preset, epochs=args.epochs,
+                                     out_dir=out, device=args.device, encoding=args.encode,
+                                     data_root=args.data_root, progress=not args.quiet)
                 outputs.append(("table3", format_table3(results), results))
                 table3_wall = time.perf_counter() - t3
     except (DataError, ValueError, OSError, TrainingDiverged, KeyboardInterrupt) as err:
@@ -215,14 +219,13 @@ def run_one(args) -> int:
     preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
     out = Path(args.out)
     try:
-        known = list(dict.fromkeys([r.model for r in TABLE_ROWS] + list(MISSING_MODALITY_MODELS)))
-        if args.model not in known:
-            raise ValueError(f"--model must be one of {known}; found {args.model!r}")
+        if args.model not in MODEL_SPECS:
+            raise ValueError(f"--model must be one of {model_names()}; found {args.model!r}")
         check_row(Row(0, args.model, args.setting))
         check_available(args.dataset, [args.split], args.data_root)
         with _stop_on_signals():
-            run = get_run(args.dataset, args.model, args.setting, args.split, preset, args.epochs, out,
-                          args.device, args.data_root, progress=not args.quiet)
+            run = get_run(args.dataset, args.model, args.setting, args.split, preset=preset, epochs=args.epochs,
+                          out_dir=out, device=args.device, data_root=args.data_root, progress=not args.quiet)
     except (DataError, ValueError, OSError, TrainingDiverged, KeyboardInterrupt) as err:
         return _failed(err, out)
     scores = ", ".join(f"setting {s}: LRAP {m['lrap']:.3f}" for s, m in sorted(run.metrics.items()))

@@ -37,7 +37,7 @@ from torch import Tensor
 
 from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score
 from .iwae import iw_bound, iw_log_weights
-from .models import LatentModel
+from .models import LatentModel, VariationalModel
 
 FILLS = ("zeros", "random", "mean", "refill")
 REFILL_ROUNDS = 3
@@ -49,29 +49,34 @@ def decoder_mean(model: LatentModel, modality: str, z: Tensor) -> Tensor:
     return torch.sigmoid(params[0]) if model.likelihoods[modality] == "bernoulli" else params[0]
 
 
-def fill(model: LatentModel, observed: Mapping[str, Tensor], strategy: str, mean: Tensor,
+def fill(model: LatentModel, observed: Mapping[str, Tensor], strategy: str, mean: Tensor | None,
          missing: str = "w", generator: torch.Generator | None = None, rounds: int = REFILL_ROUNDS,
          ) -> dict[str, Tensor]:
     """``observed`` plus a value for the ``missing`` modality made by ``strategy`` (``FILLS``).
 
-    ``mean`` is the training mean of the missing modality, shape (D,). ``observed`` must
-    not hold the missing modality: the fill never reads it.
+    ``mean`` is the training mean of the missing modality, shape (D,) (needed by the
+    ``"mean"`` and ``"random"`` fills only). ``observed`` must not hold the missing
+    modality: the fill never reads it.
     """
     if strategy not in FILLS:
         raise ValueError(f"unknown fill strategy {strategy!r}; expected one of {list(FILLS)}")
     if missing in observed:
         raise ValueError(f"fill makes {missing!r} up; pass only the observed modalities, found {sorted(observed)}")
+    if mean is None and strategy in ("mean", "random"):
+        raise ValueError(f"the {strategy!r} fill needs the training mean of {missing!r}; found mean=None")
     batch = len(next(iter(observed.values())))
     shape = (batch, model.modalities[missing].dim)
-    mean = torch.as_tensor(mean, dtype=torch.float32, device=next(iter(observed.values())).device)
+    device = next(iter(observed.values())).device
+    if mean is not None:
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
     if strategy == "zeros":
-        value = torch.zeros(shape, device=mean.device)
+        value = torch.zeros(shape, device=device)
     elif strategy == "mean":
         value = mean.expand(shape).clone()
     elif strategy == "random":
         value = torch.bernoulli(mean.clamp(0, 1).expand(shape), generator=generator)
     else:  # refill: a test-time computation, no gradients
-        value = torch.zeros(shape, device=mean.device)
+        value = torch.zeros(shape, device=device)
         with torch.no_grad():
             for _ in range(rounds):
                 z = model.code({**observed, missing: value}, mode="mean")
@@ -99,13 +104,14 @@ class MissingView:
     PoE, MMVAE, MoPoE); a fill strategy completes the input for a joint encoder (MAE, MVAE).
     """
 
-    def __init__(self, model: LatentModel, fill_strategy: str | None, mean: np.ndarray, missing: str = "w"):
+    def __init__(self, model: LatentModel, fill_strategy: str | None, mean: np.ndarray | None = None,
+                 missing: str = "w"):
         observed = [m for m in model.modalities if m != missing]
-        if fill_strategy is None and not (model.variational and model.can_condition_on(observed)):
+        if fill_strategy is None and not (isinstance(model, VariationalModel) and model.can_condition_on(observed)):
             raise ValueError(f"{type(model).__name__} has only a joint encoder: give it a fill strategy "
                              f"({list(FILLS)})")
         self.model, self.fill, self.missing = model, fill_strategy, missing
-        self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
 
     def observed(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {m: t for m, t in inputs.items() if m != self.missing}
@@ -125,7 +131,7 @@ class MissingView:
 
     def generate(self, inputs, samples: int = 10, generator=None) -> Tensor:
         """The decoder's mean of the missing modality, averaged over ``samples`` draws of z."""
-        if not self.model.variational:
+        if not isinstance(self.model, VariationalModel):
             return decoder_mean(self.model, self.missing, self.code(inputs, "mean"))
         z = self.posterior(inputs, generator).rsample(samples, generator)  # (S, B, D)
         S, B, D = z.shape
@@ -143,6 +149,42 @@ def _batches(inputs: Mapping[str, np.ndarray], batch_size: int, device):
 def collect(fn, inputs: Mapping[str, np.ndarray], device, batch_size: int = 500) -> np.ndarray:
     """``fn(batch)`` over ``inputs`` in batches, concatenated as a numpy array."""
     return torch.cat([fn(b).cpu() for b in _batches(inputs, batch_size, device)]).numpy()
+
+
+def view_for(model: LatentModel, missing: str, fill_strategy: str = "zeros", mean=None) -> MissingView:
+    """How ``model`` sees inputs without ``missing``: its own posterior given the rest when it
+    has one, else the joint encoder fed ``fill_strategy`` (setting 4 of the paper: ``"zeros"``)."""
+    observed = [m for m in model.modalities if m != missing]
+    own = isinstance(model, VariationalModel) and model.can_condition_on(observed)
+    return MissingView(model, None if own else fill_strategy, mean, missing)
+
+
+@torch.no_grad()
+def encode(model: LatentModel, inputs: Mapping[str, np.ndarray], mode: str = "sample", seed: int = 0,
+           batch_size: int = 1000, missing: tuple[str, ...] = (), fill_strategy: str = "zeros",
+           mean=None) -> np.ndarray:
+    """Representations ``z`` of every row of ``inputs``, shape (n, latent).
+
+    ``mode="sample"`` draws ``z ~ q(z|.)`` with a generator seeded by ``seed`` (the paper's
+    protocol); ``"mean"`` returns the posterior mean. A modality named in ``missing`` is
+    absent at test time (setting 4): the model conditions on the rest if it can (JMVAE-kl,
+    PoE, MMVAE, MoPoE), else its joint encoder is fed ``fill_strategy`` (``"zeros"``, as in
+    the paper; :func:`view_for`). The missing modality is never read.
+    """
+    if mode not in ("sample", "mean"):
+        raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
+    if len(missing) > 1:
+        raise ValueError(f"one missing modality at a time; found {list(missing)}")
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    present = {m: inputs[m] for m in model.modalities if m not in missing}
+    model.check_inputs({m: torch.zeros(1, model.modalities[m].dim) if m in missing else torch.as_tensor(inputs[m][:1])
+                        for m in model.modalities if m in missing or m in inputs})  # names and shapes
+    if missing:
+        view = view_for(model, missing[0], fill_strategy, mean)
+        return collect(lambda b: view.code(b, mode, generator), present, device, batch_size)
+    return collect(lambda b: model.code(b, mode, generator), present, device, batch_size)
 
 
 def coherence(classifier: LogisticProbe, generated: np.ndarray, y: np.ndarray) -> float:
@@ -215,9 +257,10 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     both = score(split.y_test, probe.decision_function(z_test))
     classifier = data_classifier(split, missing)
     shared = {"lrap_both": both["lrap"], "map_both": both["map"]}
-    if model.variational:
-        joint_only = len(model.encoders) == 1
-        ll_view = MissingView(model, "refill" if joint_only else None, mean, missing)
+    if isinstance(model, VariationalModel):
+        observed = [m for m in model.modalities if m != missing]
+        own = model.can_condition_on(observed)  # else: a joint encoder only, refilled for the proposal
+        ll_view = MissingView(model, None if own else "refill", mean, missing)
         ll = log_likelihoods(model, ll_view, {m: a[:n_ll] for m, a in split.test.items()}, K, seed + 4)
         shared.update(ll_joint=ll["ll_joint"], ll_cond=ll["ll_cond"])
     out = {}

@@ -1,60 +1,18 @@
 """Evaluation protocol (paper section 4.2; averaging over splits, 4.3): encode, fit a logistic-regression probe, score.
 
 1. Encode training and test sets with the trained model (``z`` sampled from q(z|.) as
-   in the paper, or the posterior mean).
+   in the paper, or the posterior mean; :func:`mvae_lib.crossmodal.encode`).
 2. Fit one-vs-rest logistic regression from ``z`` to the labels on the training set.
 3. Score the test set with label ranking average precision (LRAP) and macro average
    precision over labels (the metric of Srivastava & Salakhutdinov 2012).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .models import LatentModel
-
-
-@torch.no_grad()
-def encode(
-    model: LatentModel,
-    inputs: Mapping[str, np.ndarray],
-    mode: str = "sample",
-    seed: int = 0,
-    batch_size: int = 1000,
-    zero: tuple[str, ...] = (),
-) -> np.ndarray:
-    """Representations ``z`` of every row of ``inputs``, shape (n, latent).
-
-    ``mode="sample"`` draws ``z ~ q(z|.)`` with a generator seeded by ``seed`` (the
-    paper's protocol); ``"mean"`` returns the posterior mean. Modalities named in ``zero``
-    are missing at test time (setting 4): a model with one joint encoder (AE, MAE, VAE,
-    MVAE) is fed all-zero vectors in their place, as in the paper; a model with an encoder
-    for the rest alone (JMVAE-kl, PoE, MMVAE, MoPoE) is conditioned on the rest.
-    """
-    if mode not in ("sample", "mean"):
-        raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    n = len(next(iter(inputs.values())))
-    observed = [m for m in model.modalities if m not in zero]
-    conditional = bool(zero) and model.variational and model.can_condition_on(observed)
-    out = []
-    for start in range(0, n, batch_size):
-        batch = {}
-        for m in model.modalities:
-            t = torch.as_tensor(inputs[m][start:start + batch_size], dtype=torch.float32, device=device)
-            batch[m] = torch.zeros_like(t) if m in zero else t
-        model.check_inputs(batch)
-        if conditional:
-            rest = {m: batch[m] for m in observed}
-            out.append(model.code(rest, mode=mode, generator=generator, given=observed).cpu())
-        else:
-            out.append(model.code(batch, mode=mode, generator=generator).cpu())
-    return torch.cat(out).numpy()
 
 
 @dataclass

@@ -38,10 +38,11 @@ import torch
 
 from .crossmodal import data_classifier, decoder_mean
 from .data import Split, load_split
-from .experiments import find_run, get_run, resolve_preset, run_path
+from .runs import find_run, get_run, resolve_preset, run_path
 from .interactive import in_book_build, to_pixels
 from .models import LatentModel
-from .table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, _sidecar, check_row3, generate
+from .table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, check_row3, generate
+from .table3 import saved_scores as table3_saved_scores
 from .train import pick_device
 
 HALF = (28, 14)  # an MNIST half: 28 rows, 14 columns
@@ -107,7 +108,7 @@ def saved_rows(dataset: str, rows: Sequence[Row3], split: int, preset, out_dir, 
         check_row3(row)
         key = (row.model, row.options)
         if key not in loaded:
-            run = find_run(dataset, row.model, 3, split, preset, out_dir=out_dir, options=dict(row.options))
+            run = find_run(dataset, row.model, 3, split, preset=preset, out_dir=out_dir, options=dict(row.options))
             loaded[key] = None if run is None else run.model(device)
         if loaded[key] is None:
             missing.append(row)
@@ -300,16 +301,11 @@ class SweepViews:
     by_value: dict[float, SweepValue]
 
 
-def saved_scores(path: Path, fill: str = OWN, encoding: str = "sample") -> dict[str, float] | None:
-    """Table 3's scores of the run saved at ``path`` for ``fill``, if :func:`mvae_lib.table3.score_run`
-    kept them beside it (with the full or the quick evaluation), else None."""
-    import json
-
+def saved_scores(run, fill: str = OWN, encoding: str = "sample") -> dict[str, float] | None:
+    """Table 3's scores of ``run`` for ``fill``, if :func:`mvae_lib.table3.score_run` kept them
+    beside it (with the full or the quick evaluation) from these very weights, else None."""
     for evaluation in (EvalConfig(), QUICK_EVALUATION):
-        try:
-            saved = json.loads(_sidecar(path, encoding, evaluation).read_text())
-        except (OSError, ValueError):
-            continue
+        saved = table3_saved_scores(run, encoding, evaluation)
         if fill in saved:
             return saved[fill]
     return None
@@ -341,13 +337,13 @@ def sweep_views(dataset: str, option: str, values: Sequence[float], split: int, 
         row = Row3(model, OWN, ((option, value),))
         check_row3(row)
         path = run_path(dataset, model, 3, split, preset, out_dir, dict(row.options))
-        run = find_run(dataset, model, 3, split, preset, out_dir=out_dir, options=dict(row.options))
+        run = find_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, options=dict(row.options))
         if run is None:
             by_value[value] = SweepValue(value, False, path, None, None, None)
             continue
         gen = generate(run.model(device), OWN, data, _batch(data, list(indices), device), samples, seed)
         by_value[value] = SweepValue(value, True, path, gen.reshape(-1, *HALF), bernoulli_log_likelihood(w, gen),
-                                     saved_scores(run.path, OWN, encoding))
+                                     saved_scores(run, OWN, encoding))
     return SweepViews(model, option, indices, to_pixels(data.test["x"][list(indices)], data.train["x"])
                       .reshape(-1, *HALF), w.reshape(-1, *HALF), by_value)
 
@@ -423,8 +419,9 @@ class SweepExplorer:
         k = self.kwargs
         self.button.disabled, self.message.value = True, f"training {k['model']} with {k['option']} = {value:g}…"
         try:
-            get_run(k["dataset"], k["model"], 3, k["split"], k["preset"], None, k["out_dir"], k["device"],
-                    k["data_root"], self.progress, data=self.data, options={k["option"]: value})
+            get_run(k["dataset"], k["model"], 3, k["split"], preset=k["preset"], out_dir=k["out_dir"],
+                    device=k["device"], data_root=k["data_root"], progress=self.progress, data=self.data,
+                    options={k["option"]: value})
         finally:
             self.button.disabled = False
         self.show(value)
@@ -435,7 +432,7 @@ def sweep_explorer(dataset: str, option: str, values: Sequence[float], split: in
                    seed: int = 0, data: Split | None = None, progress: bool = True):
     """A widget: a slider over ``values`` of ``option`` showing :func:`render_sweep` of each (loaded
     once, then cached); for a value whose run is not saved, a message and a button that trains
-    it (:func:`mvae_lib.experiments.get_run`, the only path that trains). Its ``state`` is a
+    it (:func:`mvae_lib.runs.get_run`, the only path that trains). Its ``state`` is a
     :class:`SweepExplorer`. Arguments as :func:`sweep_views`."""
     if not len(values):
         raise ValueError(f"no values of {option!r} to show")

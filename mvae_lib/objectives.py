@@ -50,6 +50,15 @@ def bernoulli_log_likelihood(w: Tensor, logits: Tensor) -> Tensor:
 LOG_LIKELIHOODS = {"gaussian": gaussian_log_likelihood, "bernoulli": bernoulli_log_likelihood}
 
 
+def log_standard_normal(z: Tensor) -> Tensor:
+    r""":math:`\log \mathcal N(z; 0, I)`, the prior's log-density, summed over the last dimension.
+
+    :func:`gaussian_log_likelihood` with :math:`\mu = 0`, :math:`\log\sigma^2 = 0`
+    (the same floating-point operations: adding 0 and multiplying by 1 are exact).
+    """
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
 def kl_normal(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
     r"""Closed-form KL between two diagonal Gaussians, summed over the last dimension.
 
@@ -86,7 +95,7 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     ``eps``, which is what lets gradients flow through the sample (SGVB).
     """
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps
+    return mu + torch.exp(0.5 * logvar) * eps  # the one place a Gaussian draw is made (Gaussian.sample)
 
 
 def reconstruction_terms(

@@ -3,11 +3,13 @@ r"""Posteriors as objects: a diagonal Gaussian, products and mixtures of Gaussia
 The three shapes a posterior takes here: a diagonal Gaussian, the product of Gaussian
 experts (a Gaussian again), and a uniform mixture of Gaussians.
 
-Every model answers ``model.posterior(inputs, given)`` with one of these, so that codes,
-samples and importance weights are computed the same way for the MVAE's joint encoder,
-a product of experts (PoE-MVAE, MoPoE's subsets) and a mixture of experts (MMVAE, MoPoE).
-Each object offers ``mean``, ``rsample(samples, generator)`` with shape (S, B, D) and
-``log_prob(z)`` with shape (S, B).
+Every encoder of a variational model returns a :class:`Gaussian`, and every model answers
+``model.posterior(inputs, given)`` with one of these, so that training, codes, samples and
+importance weights are computed the same way for the MVAE's joint encoder, a product of
+experts (PoE-MVAE, MoPoE's subsets) and a mixture of experts (MMVAE, MoPoE). Each object
+offers ``mean``, ``rsample(samples, generator)`` with shape (S, B, D) and ``log_prob(z)``
+with shape (S, B); a :class:`Gaussian` also has its KL to the prior and to another Gaussian
+in closed form, and unpacks as ``mu, logvar = q``.
 
 Product of Gaussian experts (Wu & Goodman 2018, their eq. 4; Hinton 2002): with precisions
 :math:`T_j = \sigma_j^{-2}`,
@@ -27,19 +29,38 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .objectives import gaussian_log_likelihood
+from .objectives import gaussian_log_likelihood, kl_normal, kl_standard_normal, reparameterize
 
 
 @dataclass
 class Gaussian:
-    """:math:`\\mathcal N(\\mu, \\mathrm{diag}\\,\\sigma^2)`; ``mu`` and ``logvar`` of shape (B, D)."""
+    """:math:`\\mathcal N(\\mu, \\mathrm{diag}\\,\\sigma^2)`; ``mu`` and ``logvar`` of shape (B, D).
+
+    The posterior type of every variational encoder here. It unpacks as a pair,
+    ``mu, logvar = q``.
+    """
 
     mu: Tensor
     logvar: Tensor
 
+    def __iter__(self):
+        return iter((self.mu, self.logvar))
+
     @property
     def mean(self) -> Tensor:
         return self.mu
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        """One reparameterised draw per row, shape (B, D) (:func:`mvae_lib.objectives.reparameterize`)."""
+        return reparameterize(self.mu, self.logvar, generator)
+
+    def kl_to_prior(self) -> Tensor:
+        """:math:`\\mathrm{KL}(q \\,\\|\\, \\mathcal N(0, I))` per row, shape (B,), in closed form."""
+        return kl_standard_normal(self.mu, self.logvar)
+
+    def kl(self, other: "Gaussian") -> Tensor:
+        """:math:`\\mathrm{KL}(q \\,\\|\\, \\text{other})` per row, shape (B,), in closed form."""
+        return kl_normal(self.mu, self.logvar, other.mu, other.logvar)
 
     def rsample(self, samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """``samples`` reparameterised draws, shape (S, B, D)."""

@@ -5,7 +5,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from .experiments import SETTINGS, TABLE_ROWS, Results
+from .results import Results
+from .settings import SETTINGS, TABLE_ROWS
 from .paper import SOURCE, paper_value
 
 
@@ -319,7 +320,7 @@ class BookMode:
     def train_preset(self):
         """The preset the runs train with: ``preset`` with this mode's epochs (and, when they
         are overridden, the KL warm-up capped at half of them, :meth:`Preset.with_epochs`)."""
-        from .experiments import resolve_preset
+        from .runs import resolve_preset
 
         return resolve_preset(self.preset, self.epochs)
 

@@ -1,6 +1,6 @@
 """Saved runs on disk: keys, atomic writes, loading that heals, and claims.
 
-A run is whatever a ``spec`` dict describes (for the grid of :mod:`mvae_lib.experiments`:
+A run is whatever a ``spec`` dict describes (for the grid of :mod:`mvae_lib.runs`:
 data set, split, model, view, configs); this module knows nothing else about it. A saved
 run is three files beside each other, found by a key that hashes the spec:
 
@@ -22,6 +22,7 @@ cannot be asked whether it lives), so a crashed owner never blocks a run for goo
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -50,16 +51,40 @@ def key_of(prefix: str, spec: dict) -> str:
     return f"{prefix}-{digest}"
 
 
+class DiskFull(OSError):
+    """No space was left to save a run or its scores; the message names the run, the folder
+    and what to do. Finished runs are kept; freeing space and rerunning resumes."""
+
+    def __str__(self) -> str:
+        return self.args[1] if len(self.args) > 1 else super().__str__()
+
+
+def _out_of_space(err: BaseException) -> bool:
+    """Whether a failed write ran out of space: ENOSPC, or PyTorch's writer failing on a full disk."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(err, RuntimeError) and "file write failed" in str(err)
+
+
 def atomic_write(path: Path, write: Callable) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half file."""
+    """Write through a temporary file in the same folder, then rename: never a half file.
+
+    Raises :class:`DiskFull`, one line that names the file and its folder, when the disk
+    is full (instead of PyTorch's or the OS's chained traceback).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)
+        if _out_of_space(err):
+            raise DiskFull(errno.ENOSPC, (
+                f"no space left to save {path.name} in {path.parent}: the runs finished before it are "
+                "kept there; free some space (or give another --out) and rerun the command, which "
+                "resumes where it stopped")) from None
         raise
 
 
@@ -350,3 +375,39 @@ def _signals_deferred():
                 before[s](s, None)
             elif before[s] == signal.SIG_DFL:
                 signal.raise_signal(s)
+
+
+# --------------------------------------------------------------------------- per-run scores
+def content_hash(path: Path) -> str:
+    """The first 12 hex digits of the SHA-1 of a saved run's weights (``<key>.pt``): what a
+    retrained run changes, so that scores computed from an older run are never reused."""
+    digest = hashlib.sha1()
+    with reading(path.with_suffix(".pt")), open(path.with_suffix(".pt"), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def scores_path(path: Path, name: str, spec: dict) -> Path:
+    """Where scores ``name`` (e.g. ``"table3"``) of the run at ``path``, computed as ``spec``
+    says, are kept: ``<key>.<name>-<hash of spec>.json`` beside the run."""
+    digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    return path.with_name(f"{path.stem}.{name}-{digest}.json")
+
+
+def load_scores(path: Path, name: str, spec: dict) -> dict:
+    """The scores ``name`` saved for the run at ``path`` under ``spec`` (``{}`` if none, if
+    damaged, or if they were computed from another run saved under the same key)."""
+    try:
+        saved = json.loads(scores_path(path, name, spec).read_text())
+        if saved.get("run") == content_hash(path) and isinstance(saved.get("scores"), dict):
+            return saved["scores"]
+    except (OSError, ValueError, AttributeError, DamagedRun):
+        pass
+    return {}
+
+
+def save_scores(path: Path, name: str, spec: dict, scores: dict) -> None:
+    """Keep ``scores`` beside the run at ``path``, tied to its weights' :func:`content_hash`."""
+    blob = {"run": content_hash(path), "spec": spec, "scores": scores}
+    atomic_write(scores_path(path, name, spec), lambda f: f.write(json.dumps(blob, indent=1).encode()))

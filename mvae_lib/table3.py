@@ -6,30 +6,28 @@ PoE, MMVAE and MoPoE with their own image-only posteriors. One column per score
 (:func:`mvae_lib.crossmodal.evaluate_missing`), each the mean and standard deviation over the
 same splits, with the same probe, as Tables 1-2.
 
-Every model is a saved run of the grid (:func:`mvae_lib.experiments.get_run`; the MAE and
+Every model is a saved run of the grid (:func:`mvae_lib.runs.get_run`; the MAE and
 MVAE runs are Table 2's, reused as they are). Its Table 3 scores are computed from the
-saved weights once and kept beside the run (``<run>.table3-<encoding>-<hash>.json``, the
-hash covering the evaluation settings), so a rerun, or a book chapter, computes nothing
-twice. Runs are trained and scored in parallel worker processes, as the grid trains.
+saved weights once and kept beside the run (:func:`mvae_lib.runcache.save_scores`: keyed by
+the evaluation settings and tied to the run's weights, so a retrained run is scored again),
+so a rerun, or a book chapter, computes nothing twice. Runs are trained and scored in
+parallel worker processes by the one runner (:func:`mvae_lib.runner.run_jobs`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from tqdm import tqdm
-
+from . import runcache
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
 from .data import check_available, load_split
-from . import workers as worker_pool
-from .experiments import (Results, Row, _atomic_write, default_workers, get_run, parse_devices, resolve_preset,
-                          run_table, torch_threads)
+from .models import model_names, model_spec
+from .results import Results
+from .runner import default_workers, parse_devices, run_jobs, run_threads, torch_threads
+from .runs import Run, get_run, resolve_preset
+from .settings import Row
+from .tables import run_table
 from .train import pick_device
 
 OWN = "q(z|x)"  # the "fill" column of a model that encodes the image alone with its own encoder
@@ -100,50 +98,54 @@ def book_evaluation(quick: bool) -> EvalConfig:
 
 
 def check_row3(row: Row3) -> None:
-    from .models import MISSING_MODALITY_MODELS
-
-    if row.model in ("MAE", "MVAE"):
+    """Raise a ValueError unless ``row`` is a model of settings 3-4 seen as it declares: a fill
+    strategy for a joint encoder, :data:`OWN` for a model with an image-only posterior."""
+    spec = model_spec(row.model)
+    if spec.image_alone == "fill":
         if row.fill not in FILLS:
             raise ValueError(f"{row.model} has one encoder for x and w together: its Table 3 row needs a fill "
                              f"strategy, one of {list(FILLS)}; found {row.fill!r}")
-    elif row.model in MISSING_MODALITY_MODELS:
+    elif spec.image_alone == "own":
         if row.fill != OWN:
             raise ValueError(f"{row.model} encodes an image alone with its own encoder; found fill {row.fill!r}")
     else:
-        raise ValueError(f"Table 3 compares MAE, MVAE and {list(MISSING_MODALITY_MODELS)}; found {row.model!r}")
+        raise ValueError(f"Table 3 compares models of two modalities ({model_names('fill') + model_names('own')}); "
+                         f"found {row.model!r}")
+    spec.check_options(dict(row.options))
 
 
-def _sidecar(run_path: Path, encoding: str, evaluation: EvalConfig) -> Path:
-    spec = json.dumps({"encoding": encoding, **asdict(evaluation)}, sort_keys=True)
-    digest = hashlib.sha1(spec.encode()).hexdigest()[:8]
-    return run_path.with_name(f"{run_path.stem}.table3-{encoding}-{digest}.json")
+def scores_spec(encoding: str, evaluation: EvalConfig) -> dict:
+    """What a run's Table 3 scores depend on besides the run itself (the runcache key of its scores)."""
+    return {"encoding": encoding, **asdict(evaluation)}
 
 
-def score_run(dataset: str, model: str, split: int, preset: Preset, out_dir, fills: list[str | None],
+def saved_scores(run: Run, encoding: str = "sample", evaluation: EvalConfig = EvalConfig()) -> dict:
+    """The Table 3 scores kept for ``run`` (``{fill or OWN: {metric: value}}``; ``{}`` if none)."""
+    return runcache.load_scores(run.path, "table3", scores_spec(encoding, evaluation))
+
+
+def score_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, fills: list[str | None],
               options: dict | None = None, encoding: str = "sample", evaluation: EvalConfig = EvalConfig(),
-              device=None, data_root=None, progress: bool = False, threads: int | None = None) -> dict:
+              device=None, data_root=None, progress: bool = False) -> dict:
     """Table 3's scores of one model on one split, ``{fill: {metric: value}}`` (fill None: own
-    encoder), from its saved run (trained first if it is not saved yet), kept beside it."""
-    run = get_run(dataset, model, 3, split, preset, None, out_dir, device, data_root, progress, threads=threads,
-                  options=options)
-    path = _sidecar(run.path, encoding, evaluation)
+    encoder), from its saved run (trained first if it is not saved yet), kept beside it
+    (:func:`mvae_lib.runcache.save_scores`, tied to the run's weights)."""
+    run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
+                  progress=progress, options=options)
+    spec = scores_spec(encoding, evaluation)
     keys = [OWN if f is None else f for f in fills]
-    try:
-        saved = json.loads(path.read_text())
-        if all(k in saved for k in keys):
-            return {k: saved[k] for k in keys}
-    except (OSError, ValueError):
-        saved = {}  # not scored yet, or a damaged file: score again
-    device = pick_device(device)
-    with torch_threads(threads if device.type == "cpu" else None):
-        scores = evaluate_missing(run.model(device), load_split(dataset, split, data_root), fills, encoding,
-                                  K=evaluation.K, n_ll=evaluation.n_ll, samples=evaluation.samples)
-    saved.update({OWN if f is None else f: v for f, v in scores.items()})
-    _atomic_write(path, lambda f: f.write(json.dumps(saved, indent=1).encode()))
+    saved = runcache.load_scores(run.path, "table3", spec)
+    if not all(k in saved for k in keys):
+        device = pick_device(device)
+        with torch_threads(run_threads(preset) if device.type == "cpu" else None):
+            scores = evaluate_missing(run.model(device), load_split(dataset, split, data_root), fills, encoding,
+                                      K=evaluation.K, n_ll=evaluation.n_ll, samples=evaluation.samples)
+        saved.update({OWN if f is None else f: v for f, v in scores.items()})
+        runcache.save_scores(run.path, "table3", spec, saved)
     return {k: saved[k] for k in keys}
 
 
-def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | list[int] = 5,
+def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | list[int] = 5, *,
                preset: str | Preset = "small", epochs: int | None = None, out_dir="mvae_runs", device=None,
                encoding: str = "sample", data_root=None, progress: bool = True, workers: int | None = None,
                evaluation: EvalConfig = EvalConfig()) -> Results:
@@ -162,9 +164,9 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
     # 1. train what is missing through the grid (several devices, claims, workers that stop
     #    with their parent); runs with options are trained by their scoring job below
     plain = list(dict.fromkeys(row.model for row in rows if not row.options))
-    trained = run_table([Row(3, m, 3) for m in plain], dataset, splits, preset, None, out_dir, device,
-                        encoding, data_root, progress, workers)
-    # 2. score every run once; the scores are kept beside it
+    trained = run_table([Row(3, m, 3) for m in plain], dataset, splits, preset=preset, out_dir=out_dir,
+                        device=device, encoding=encoding, data_root=data_root, progress=progress, workers=workers)
+    # 2. score every run once, through the same runner; the scores are kept beside each run
     devices = parse_devices(device)
     score_device = str(pick_device(devices[0]))
     fills: dict[tuple, list[str | None]] = {}
@@ -175,25 +177,10 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
                             data_root=data_root)
             for k in splits for (m, o), f in fills.items()}
     workers = default_workers(score_device, preset) if workers is None else workers
-    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
-    scores: dict[tuple, dict] = {}
+    imports = tuple(sorted({model_spec(m).cls.__module__ for (_, m, _) in jobs}))
     start = time.perf_counter()
-    if workers <= 1 or len(jobs) <= 1:
-        for key, kwargs in tqdm(jobs.items(), desc="table 3", disable=not progress, leave=False):
-            scores[key] = score_run(**kwargs, progress=progress, threads=threads)
-    else:
-        pool = worker_pool.start(min(workers, len(jobs)))  # workers that stop with this process
-        futures = {pool.submit(worker_pool.call, score_run, dict(kwargs, threads=threads)): key
-                   for key, kwargs in jobs.items()}
-        try:
-            for future in tqdm(as_completed(futures), total=len(futures), desc="table 3 scores",
-                               disable=not progress, leave=False, dynamic_ncols=True):
-                scores[futures[future]] = future.result()
-        except KeyboardInterrupt:
-            worker_pool.stop(pool)  # finished runs and scores stay saved
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    scores = dict(run_jobs(score_run, jobs, workers=workers, progress=progress, desc="table 3 scores",
+                           imports=imports))
     tidy = [{"dataset": dataset, "table": 3, "model": row.name, "setting": row.fill, "split": k,
              "metric": metric, "value": value, **({"options": dict(row.options)} if row.options else {})}
             for k in splits for row in rows
@@ -329,7 +316,7 @@ def generated_tags(dataset: str, rows, split: int, preset: Preset, out_dir, indi
     batch = {m: torch.as_tensor(a[indices], dtype=torch.float32, device=device) for m, a in data.test.items()}
     out = {}
     for row in rows:
-        run = get_run(dataset, row.model, 3, split, preset, None, out_dir, device, data_root, progress=False,
-                      options=dict(row.options))
+        run = get_run(dataset, row.model, 3, split, preset=preset, out_dir=out_dir, device=device,
+                      data_root=data_root, progress=False, options=dict(row.options))
         out[row] = generate(run.model(device), row.fill, data, batch, samples, seed)
     return out, data

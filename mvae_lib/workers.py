@@ -1,6 +1,6 @@
 """Worker processes that stop with their parent, and take one device each when asked.
 
-The grid (:func:`mvae_lib.experiments.run_table`) trains runs in a pool of spawned
+The runner (:func:`mvae_lib.runner.run_jobs`) runs jobs in a pool of spawned
 processes. However the parent ends, its workers end with it:
 
 - stopped (Ctrl-C, SIGTERM, SIGHUP): the parent sends each worker SIGTERM (:func:`stop`);
@@ -15,6 +15,7 @@ SIGINT: Ctrl-C reaches the whole process group, and the parent decides what happ
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 import signal
 import sys
@@ -41,11 +42,15 @@ def start(workers: int, devices: list | None = None) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_init, initargs=(os.getpid(), own_device))
 
 
-def call(fn, kwargs: dict):
-    """``fn(**kwargs)`` in a worker, on the worker's own device if it has one (submit this)."""
+def call(fn, kwargs: dict, imports: tuple[str, ...] = ()):
+    """``fn(**kwargs)`` in a worker, on the worker's own device if it has one (submit this).
+
+    ``imports`` are modules to import first (e.g. one that declares a model of its own)."""
     if _device is not None:
         kwargs = dict(kwargs, device=_device)
     try:
+        for module in imports:
+            importlib.import_module(module)
         return fn(**kwargs)
     except _Terminated as stop_:
         os._exit(stop_.code)  # claims released; exit now rather than wait for work that will not come

@@ -6,7 +6,8 @@ from sklearn.metrics import label_ranking_average_precision_score
 from sklearn.multiclass import OneVsRestClassifier
 
 from mvae_lib.config import ModelConfig
-from mvae_lib.evaluate import encode, fit_probe, lrap, score
+from mvae_lib.crossmodal import encode
+from mvae_lib.evaluate import fit_probe, lrap, score
 from mvae_lib.models import Modality, build_model
 
 
@@ -53,7 +54,7 @@ def test_setting_4_feeds_all_zero_tags():
     seen = []
     model.encoders["x+w"].branches["w"].register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
     inputs = {"x": np.random.randn(10, 6), "w": np.ones((10, 5))}
-    encode(model, inputs, mode="mean", zero=("w",))
+    encode(model, inputs, mode="mean", missing=("w",))
     assert seen and all((t == 0).all() for t in seen)
     seen.clear()
     encode(model, inputs, mode="mean")

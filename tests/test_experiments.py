@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-import mvae_lib.experiments as ex
+import mvae_lib.runs as ex
 from mvae_lib.cli import main
-from mvae_lib.evaluate import encode
-from mvae_lib.experiments import TABLE_ROWS, Row, get_run, run_table
+from mvae_lib.crossmodal import encode
+from mvae_lib import TABLE_ROWS, Row, get_run, run_table
 from mvae_lib.paper import PAPER_LRAP
 
 
@@ -44,7 +44,7 @@ def test_parallel_workers_give_the_same_table(tmp_path, tiny_preset):
 
 
 def test_run_record_and_latents(tmp_path, tiny_preset, small_split):
-    run = get_run("mnist-halves", "MVAE", 4, 0, tiny_preset, out_dir=tmp_path, data=small_split, progress=False)
+    run = get_run("mnist-halves", "MVAE", 4, 0, preset=tiny_preset, out_dir=tmp_path, data=small_split, progress=False)
     assert set(run.metrics) == {3, 4}
     assert len(run.history) == tiny_preset.train.epochs
     z = run.latents()
@@ -58,7 +58,7 @@ def test_run_record_and_latents(tmp_path, tiny_preset, small_split):
     saved = json.loads(run.path.read_text())
     assert saved["metrics"]["sample"] == {str(k): v for k, v in run.metrics.items()}
     # another epoch count is another run
-    other = get_run("mnist-halves", "MVAE", 3, 0, tiny_preset, epochs=1, out_dir=tmp_path, data=small_split,
+    other = get_run("mnist-halves", "MVAE", 3, 0, preset=tiny_preset, epochs=1, out_dir=tmp_path, data=small_split,
                     progress=False)
     assert other.path != run.path and len(other.history) == 1
 
@@ -82,7 +82,7 @@ def test_interrupted_run_loses_finished_ones(tmp_path, tiny_preset, small_split,
 
 
 def test_rows_are_checked():
-    with pytest.raises(ValueError, match="AE and VAE take settings 1-2"):
+    with pytest.raises(ValueError, match="AE does not run in setting 3: it takes settings 1-2"):
         run_table([Row(1, "AE", 3)], splits=1)
     with pytest.raises(ValueError, match="splits 0..4"):
         run_table(TABLE_ROWS, splits=[7])
@@ -127,5 +127,5 @@ def test_mirflickr_release_end_to_end(release, tiny_preset, tmp_path):
                     data_root=root, progress=False, workers=1)
     assert len(res.rows) == 2 * 8 * 2
     assert all(0 <= r["value"] <= 1 for r in res.rows)
-    run = get_run("mirflickr", "MVAE", 4, 4, tiny_preset, out_dir=tmp_path)
+    run = get_run("mirflickr", "MVAE", 4, 4, preset=tiny_preset, out_dir=tmp_path)
     assert run.latents()["y_test"].shape == (18, 38)

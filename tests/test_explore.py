@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import mvae_lib.experiments as ex
+import mvae_lib.runs as ex
 import mvae_lib.explore as xp
 import mvae_lib.table3 as t3
 from mvae_lib.config import ModelConfig, Preset, TrainConfig
 from mvae_lib.crossmodal import MissingView, data_classifier
 from mvae_lib.data import Split, standardize
-from mvae_lib.experiments import get_run
+from mvae_lib.runs import get_run
 from mvae_lib.models import Modality, build_model
 from mvae_lib.table3 import OWN, QUICK_EVALUATION, Row3
 
@@ -35,11 +35,11 @@ def runs(tmp_path_factory, small_split):
     """An out_dir holding two saved runs: the MVAE's and JMVAE-kl's with alpha = 1 (Table 3 scored)."""
     out = tmp_path_factory.mktemp("runs")
     kw = dict(out_dir=out, data=small_split, progress=False)
-    get_run("mnist-halves", "MVAE", 3, 0, TINY, **kw)
-    get_run("mnist-halves", "JMVAE-kl", 3, 0, TINY, options={"alpha": 1.0}, **kw)
+    get_run("mnist-halves", "MVAE", 3, 0, preset=TINY, **kw)
+    get_run("mnist-halves", "JMVAE-kl", 3, 0, preset=TINY, options={"alpha": 1.0}, **kw)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(t3, "load_split", lambda *a, **k: small_split)
-        scores = t3.score_run("mnist-halves", "JMVAE-kl", 0, TINY, out, [None], {"alpha": 1.0},
+        scores = t3.score_run("mnist-halves", "JMVAE-kl", 0, preset=TINY, out_dir=out, fills=[None], options={"alpha": 1.0},
                               evaluation=QUICK_EVALUATION, device="cpu")
     return out, scores[OWN]
 
@@ -158,7 +158,7 @@ def test_sweep_views_loads_saved_runs_only_and_reads_their_table3_scores(runs, s
     missing, saved = views.by_value[0.01], views.by_value[1.0]
     assert not missing.saved and missing.generated is None and not missing.path.exists()
     assert saved.saved and saved.generated.shape == (3, 28, 14) and saved.scores == scores
-    model = get_run("mnist-halves", "JMVAE-kl", 3, 0, TINY, out_dir=out, options={"alpha": 1.0}).model()
+    model = get_run("mnist-halves", "JMVAE-kl", 3, 0, preset=TINY, out_dir=out, options={"alpha": 1.0}).model()
     batch = {m: torch.as_tensor(a[picks]) for m, a in small_split.test.items()}
     with torch.no_grad():
         gen = MissingView(model, None, small_split.train["w"].mean(0)).generate(batch, 3,

@@ -18,7 +18,9 @@ import mvae_lib.experiments as ex
 from mvae_lib import runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
-from mvae_lib.experiments import TABLE_ROWS, find_run, get_run, parse_devices, run_key, run_table
+from mvae_lib import TABLE_ROWS, find_run, get_run, run_table
+from mvae_lib.runner import default_workers, parse_devices
+from mvae_lib.runs import run_key
 
 ROOT = Path(__file__).resolve().parents[1]
 # subprocesses import this checkout, and train on one thread: the tests run several at once
@@ -41,7 +43,7 @@ def pristine(tmp_path_factory, small_split):
     from mvae_lib.config import ModelConfig, Preset, TrainConfig
     preset = Preset("tiny", ModelConfig(hidden=(16,), latent=4), TrainConfig(epochs=2, batch_size=8, seed=3))
     out = tmp_path_factory.mktemp("pristine")
-    run = get_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=out, data=small_split, progress=False, threads=1)
+    run = get_run("mnist-halves", "MVAE", 3, 0, preset=preset, out_dir=out, data=small_split, progress=False)
     return preset, out, run
 
 
@@ -83,9 +85,9 @@ def test_damaged_run_is_moved_aside_and_trained_again(case, pristine, small_spli
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
     path = tmp_path / run.path.relative_to(out)
     damage(path.with_suffix(suffix))
-    args = ("mnist-halves", "MVAE", 3, 0, preset)
-    assert find_run(*args, out_dir=tmp_path) is None  # damaged counts as not saved
-    again = get_run(*args, out_dir=tmp_path, data=small_split, progress=False, threads=1)
+    args = ("mnist-halves", "MVAE", 3, 0)
+    assert find_run(*args, preset=preset, out_dir=tmp_path) is None  # damaged counts as not saved
+    again = get_run(*args, preset=preset, out_dir=tmp_path, data=small_split, progress=False)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: saved run ")
     assert path.with_suffix(suffix).name in err[0] and reason in err[0] and "training it again" in err[0]
@@ -134,8 +136,8 @@ def test_claims_block_until_stale(pid, host, age_s, live, pristine, small_split,
     path = tmp_path / run.path.relative_to(out)
     path.parent.mkdir(parents=True)
     claim = _claim(path, os.getppid() if pid == "parent" else _dead_pid(), host, age_s)
-    got = get_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=tmp_path, data=small_split, progress=False,
-                  threads=1, wait=False)
+    got = get_run("mnist-halves", "MVAE", 3, 0, preset=preset, out_dir=tmp_path, data=small_split, progress=False,
+                  wait=False)
     if live:
         assert got is None and claim.exists() and not path.exists()
     else:
@@ -155,7 +157,7 @@ def test_waiter_loads_what_the_claim_holder_saved(pristine, small_split, tmp_pat
         pathlib.Path({str(claim)!r}).unlink()""")])
     monkeypatch.setattr(runcache, "POLL_S", 0.05)
     monkeypatch.setattr(ex, "train_and_evaluate", lambda *a, **k: pytest.fail("trained a claimed run"))
-    got = get_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=tmp_path, data=small_split, progress=False)
+    got = get_run("mnist-halves", "MVAE", 3, 0, preset=preset, out_dir=tmp_path, data=small_split, progress=False)
     holder.wait()
     assert not got.trained_now and got.metrics == run.metrics
     assert f"being made by process {os.getppid()}" in capsys.readouterr().err
@@ -166,7 +168,8 @@ import json, sys, time, pathlib
 import numpy as np
 import torch
 torch.set_num_threads(1)  # two of these share the machine
-import mvae_lib.experiments as ex
+import mvae_lib
+import mvae_lib.runs as ex
 from mvae_lib.config import ModelConfig, Preset, TrainConfig
 from mvae_lib.data import mnist_halves
 s = mnist_halves(0)
@@ -178,7 +181,8 @@ out = pathlib.Path(sys.argv[1])
 while not (out / "go").exists():
     time.sleep(0.02)
 preset = Preset("tiny", ModelConfig(hidden=(16,), latent=4), TrainConfig(epochs=2, batch_size=50, seed=3))
-res = ex.run_table(ex.TABLE_ROWS, "mnist-halves", [0], preset, out_dir=out, progress=False, workers=1)
+res = mvae_lib.run_table(mvae_lib.TABLE_ROWS, "mnist-halves", [0], preset=preset, out_dir=out, progress=False,
+                         workers=1)
 print(json.dumps({"trained": res.trained, "rows": res.rows}))
 """
 
@@ -207,7 +211,7 @@ def test_device_lists_are_parsed_and_each_worker_gets_its_own(tmp_path, monkeypa
     for bad, message in [("cpu,", "separated by commas"), ("cpu,tpu", "unknown device")]:
         with pytest.raises(ValueError, match=message):
             parse_devices(bad)
-    assert ex.default_workers("cpu:0,cpu:1,cpu:2", PRESETS["paper"]) == 3  # one per device, whatever the sizes
+    assert default_workers("cpu:0,cpu:1,cpu:2", PRESETS["paper"]) == 3  # one per device, whatever the sizes
     with pytest.raises(ValueError, match="one worker per device"):
         run_table(TABLE_ROWS[:2], splits=[0], device="cpu:0,cpu:1", workers=1, out_dir=tmp_path)
     # the assignment, in this process: each worker takes the next device from the queue
@@ -326,7 +330,7 @@ def test_killed_reproduce_leaves_no_process_and_resumes(tmp_path):
     table = json.loads((out / "tables-mnist-halves-tiny-sample.json").read_text())["rows"]
     spec = json.loads(preset.read_text())
     from mvae_lib.config import ModelConfig, Preset, TrainConfig
-    straight = run_table(TABLE_ROWS, "mnist-halves", [0], Preset("tiny", ModelConfig((32,), 4),
+    straight = run_table(TABLE_ROWS, "mnist-halves", [0], preset=Preset("tiny", ModelConfig((32,), 4),
                          TrainConfig(**spec["train"])), out_dir=tmp_path / "straight", progress=False, workers=2)
     assert table == straight.rows  # the same table as a run never stopped
     assert not list(out.rglob("*.claim"))

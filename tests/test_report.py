@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from mvae_lib.config import get_preset
-from mvae_lib.experiments import Results, resolve_preset
+from mvae_lib.results import Results
+from mvae_lib.runs import resolve_preset
 from mvae_lib.paper import FINDINGS, PAPER_LRAP
 from mvae_lib.report import BookMode, build_report, compare, findings_table, markdown_table
 from mvae_lib.train import kl_weight

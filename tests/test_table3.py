@@ -2,9 +2,9 @@
 MAE and MVAE runs shared with Table 2, nothing computed twice."""
 import pytest
 
-import mvae_lib.experiments as ex
+import mvae_lib.runs as ex
 import mvae_lib.table3 as t3
-from mvae_lib.experiments import Row, run_table
+from mvae_lib import Row, run_table
 from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, format_table3, markdown_table3, run_table3
 
 FAST = EvalConfig(K=4, n_ll=10, samples=2)
@@ -56,7 +56,7 @@ def test_model_options_key_their_own_runs_and_leave_old_keys_alone(tmp_path, tin
     from dataclasses import asdict
 
     from mvae_lib import runcache
-    from mvae_lib.experiments import ENCODINGS, RUNS_FORMAT, get_run, run_key
+    from mvae_lib.runs import ENCODINGS, RUNS_FORMAT, get_run, run_key
 
     old_spec = {"format": RUNS_FORMAT, "dataset": "mnist-halves", "split": 0, "model": "MVAE", "view": "x+w",
                 "model_config": asdict(tiny_preset.model), "train_config": asdict(tiny_preset.train),
@@ -64,7 +64,7 @@ def test_model_options_key_their_own_runs_and_leave_old_keys_alone(tmp_path, tin
     assert run_key("mnist-halves", 0, "MVAE", "x+w", tiny_preset) == runcache.key_of("MVAE-x_w-split0", old_spec)
     assert run_key("mnist-halves", 0, "JMVAE-kl", "x+w", tiny_preset, {"alpha": 1.0}) != \
         run_key("mnist-halves", 0, "JMVAE-kl", "x+w", tiny_preset)
-    run = get_run("mnist-halves", "JMVAE-kl", 3, 0, tiny_preset, out_dir=tmp_path, data=small_split,
+    run = get_run("mnist-halves", "JMVAE-kl", 3, 0, preset=tiny_preset, out_dir=tmp_path, data=small_split,
                   progress=False, options={"alpha": 1.0})
     assert run.record["options"] == {"alpha": 1.0} and run.model().alpha == 1.0
     assert Row3("JMVAE-kl", options=(("alpha", 1.0),)).label == "JMVAE-kl (alpha=1)"

@@ -11,9 +11,11 @@ them by *averaging* densities instead of multiplying them.
           \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
           \frac{p(z_k)\, p(x|z_k)\, p(w|z_k)}{q(z_k|x,w)}\Big],
 
-a lower bound on :math:`\log p(x, w)` (each inner term is an importance-weighted bound with
-proposal :math:`q(z|m)` and weights computed against the mixture; averaging bounds keeps a
-bound). Every expert must reconstruct *every* modality from its own sample, which is what
+a lower bound on :math:`\log p(x, w)`: for each expert, Jensen's inequality bounds the
+inner term by :math:`\log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`, and by the concavity of the
+log the mean of these over :math:`m` is at most :math:`\log \mathbb E_{q(z|x,w)}[p(x,w,z)/q(z|x,w)]
+= \log p(x, w)`. (An inner term is not a bound on its own: it samples from :math:`q(z|m)`
+but divides by the mixture.) Every expert must reconstruct *every* modality from its own sample, which is what
 makes :math:`q(z|x)` usable alone. :math:`K = 4` here (theirs: 30 on MNIST-SVHN; ours is
 for CPU time); the gradient is the plain reparameterised one (their code also offers the
 DReG estimator, which lowers the variance of the encoder's gradient; we do not use it).
@@ -41,12 +43,30 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from .config import ModelConfig
-from .models import LatentModel, Modality
-from .posteriors import Gaussian, Mixture, product_of_experts
-from .poe import ExpertsModel, subset_elbo_terms
+from dataclasses import dataclass
 
-DEFAULT_K = 4
+from ..config import ModelConfig
+from ..objectives import log_standard_normal
+from ..posteriors import Gaussian, Mixture, product_of_experts
+from .base import LatentModel, Modality
+from .experts import ExpertsModel, subset_elbo_terms
+
+
+@dataclass(frozen=True)
+class MMVAEOptions:
+    """MMVAE's own settings.
+
+    Attributes
+    ----------
+    K : int
+        Importance samples per expert in the stratified bound. Shi et al. (2019) use 30 on
+        MNIST-SVHN; ours is 4, for CPU time.
+    """
+
+    K: int = 4
+
+
+DEFAULT_K = MMVAEOptions.K
 
 
 def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Tensor], K: int,
@@ -62,7 +82,7 @@ def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Ten
     for expert in q.components:
         z = expert.rsample(K)                                        # (K, B, D)
         log_lik = model.log_likelihoods(z, inputs)                    # {m: (K, B)}
-        log_ratio = _log_standard_normal(z) - q.log_prob(z)          # log p(z) - log q(z|x,w), (K, B)
+        log_ratio = log_standard_normal(z) - q.log_prob(z)          # log p(z) - log q(z|x,w), (K, B)
         total = sum(log_lik.values())
         log_k = math.log(K)
         bounds.append(torch.logsumexp(total + log_ratio, 0) - log_k)
@@ -72,12 +92,21 @@ def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Ten
     return torch.stack(objectives).mean(0), torch.stack(bounds).mean(0), rec_sums
 
 
-def _log_standard_normal(z: Tensor) -> Tensor:
-    return -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(-1)
-
-
 class MMVAE(ExpertsModel):
-    """Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound."""
+    r"""Mixture-of-experts multimodal VAE (Shi et al. 2019): one encoder per modality,
+    :math:`q(z|x,w) = \frac1M \sum_m q(z|m)`, trained on the stratified importance-weighted bound
+
+    .. math:: \mathcal L_{\mathrm{MM}}(x, w) = \frac1M \sum_{m=1}^{M}
+              \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
+              \frac{p(z_k)\, p(x|z_k)\, p(w|z_k)}{q(z_k|x,w)}\Big] \le \log p(x, w).
+
+    Per expert, Jensen's inequality bounds the inner term by
+    :math:`\log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`; the mean over :math:`m` of these logs is
+    at most the log of their mean (log is concave), and that mean is
+    :math:`\mathbb E_{q(z|x,w)}[p(x,w,z)/q(z|x,w)] = p(x, w)`. (A single inner term is not a
+    bound on its own.) ``K`` in :class:`MMVAEOptions`. Derived in the chapter "Encoders for
+    every subset".
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
         if K < 1:
@@ -102,7 +131,17 @@ class MMVAE(ExpertsModel):
 
 
 class MoPoE(ExpertsModel):
-    """Mixture of products of experts: every non-empty subset's product, mixed uniformly."""
+    r"""Mixture of products of experts (Sutter, Daunhawer & Vogt 2021): every non-empty
+    subset's product of experts (without a prior expert), mixed uniformly, trained on the
+    average of the subsets' bounds,
+
+    .. math:: \mathcal L_{\mathrm{MoPoE}}(x, w) = \frac{1}{|S|} \sum_{s \in S}
+              \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big] - \mathrm{KL}(q_s \,\|\, p)\Big)
+              \le \log p(x, w),
+
+    a lower bound on the mixture's own bound because the KL is convex. Derived in the chapter
+    "Encoders for every subset".
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
         super().__init__(modalities, config)

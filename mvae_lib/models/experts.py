@@ -22,10 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from torch import Tensor
 
-from .config import ModelConfig
-from .models import LatentModel, Modality
-from .objectives import kl_standard_normal, reconstruction_terms
-from .posteriors import Gaussian, product_of_experts
+from ..config import ModelConfig
+from ..objectives import reconstruction_terms
+from ..posteriors import Gaussian, product_of_experts
+from .base import LatentModel, Modality, VariationalModel
 
 
 def subset_elbo_terms(model: LatentModel, q: Gaussian, inputs: Mapping[str, Tensor], targets: Iterable[str],
@@ -36,34 +36,48 @@ def subset_elbo_terms(model: LatentModel, q: Gaussian, inputs: Mapping[str, Tens
     targets = list(targets)
     params = {m: model.decoders[m](z) for m in targets}
     rec = reconstruction_terms({m: model.likelihoods[m] for m in targets}, inputs, params)
-    return rec, kl_standard_normal(q.mu, q.logvar)
+    return rec, q.kl_to_prior()
 
 
-class ExpertsModel(LatentModel):
+class ExpertsModel(VariationalModel):
     """A variational model with one encoder (expert) per modality and no joint network
     (PoE, MMVAE, MoPoE): it conditions on any non-empty subset of the modalities, and
     :meth:`posterior` says how the experts of a subset are combined."""
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
-        super().__init__(modalities, config, variational=True, encoders=[[m.name] for m in modalities])
+        super().__init__(modalities, config, encoders=[[m.name] for m in modalities])
 
     def experts(self, inputs, given=None) -> list[Gaussian]:
         """:math:`q(z|m)` of each modality in ``given`` (default: all), reading only those."""
-        return [Gaussian(*self.encoders[m](inputs)) for m in self.given(given)]
+        return [self.encoders[m](inputs) for m in self.given(given)]
 
     def can_condition_on(self, given) -> bool:
         return bool(self.given(given))
 
-    def encode(self, inputs, encoder=None):
-        """``(mu, logvar)`` of the posterior given every modality, where it is Gaussian."""
+    def posterior(self, inputs, given=None):
+        raise NotImplementedError
+
+    def encode(self, inputs, encoder=None) -> Gaussian:
+        """The posterior given every modality (``encoder`` None), or the expert ``encoder``,
+        where it is Gaussian."""
+        if encoder is not None:
+            return self.encoders[encoder](inputs)
         q = self.posterior(inputs)
         if not isinstance(q, Gaussian):
             raise ValueError(f"{type(self).__name__}'s joint posterior is a mixture: use posterior(), not encode()")
-        return q.mu, q.logvar
+        return q
 
 
 class PoEMVAE(ExpertsModel):
-    """Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert."""
+    r"""Product-of-experts MVAE (Wu & Goodman 2018): experts ``"x"`` and ``"w"``, the prior a third.
+
+    :math:`q(z \mid s) \propto p(z) \prod_{m \in s} \tilde q(z \mid m)` for any subset
+    :math:`s`; trained on the sum of the bounds of the full set and of each modality alone,
+
+    .. math:: \mathcal L_{\mathrm{PoE}}(x, w) = \mathcal L(x, w) + \mathcal L(x) + \mathcal L(w),
+
+    each :math:`\mathcal L(s) \le \log p(s)`. Derived in the chapter "Encoders for every subset".
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
         if len(modalities) < 2:
