@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import mvae_lib.runs as ex
 from mvae_lib.cli import main
@@ -129,3 +130,29 @@ def test_mirflickr_release_end_to_end(release, tiny_preset, tmp_path):
     assert all(0 <= r["value"] <= 1 for r in res.rows)
     run = get_run("mirflickr", "MVAE", 4, 4, preset=tiny_preset, out_dir=tmp_path)
     assert run.latents()["y_test"].shape == (18, 38)
+
+
+def test_a_run_trains_on_its_presets_threads_whatever_the_caller_set(tmp_path, tiny_preset, small_split,
+                                                                     monkeypatch):
+    """A run's numbers depend on its key alone: the thread count (which changes the order of
+    floating-point sums) is fixed by the preset, not by the process that trains the run."""
+    from mvae_lib.runner import run_threads
+
+    seen = []
+    real = ex.train
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(ex, "train", spy)
+    before = torch.get_num_threads()
+    try:
+        for i, threads in enumerate((1, 2)):
+            torch.set_num_threads(threads)
+            get_run("mnist-halves", "AE", 1, 0, preset=tiny_preset, out_dir=tmp_path / str(i), data=small_split,
+                    progress=False)
+            assert torch.get_num_threads() == threads  # restored afterwards
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [run_threads(tiny_preset)] * 2 == [1, 1]

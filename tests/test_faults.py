@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import mvae_lib.experiments as ex
+import mvae_lib.runs as ex
 from mvae_lib import runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
@@ -334,3 +334,47 @@ def test_killed_reproduce_leaves_no_process_and_resumes(tmp_path):
                          TrainConfig(**spec["train"])), out_dir=tmp_path / "straight", progress=False, workers=2)
     assert table == straight.rows  # the same table as a run never stopped
     assert not list(out.rglob("*.claim"))
+
+
+# --------------------------------------------------------------------------- a full disk
+TORCH_FULL_DISK = ("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                   "data/0: file write failed")
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError(TORCH_FULL_DISK)])
+def test_a_full_disk_is_one_clear_error_that_keeps_nothing_half_written(tmp_path, error):
+    def write(f):
+        f.write(b"half")
+        raise error
+
+    with pytest.raises(runcache.DiskFull) as caught:
+        runcache.atomic_write(tmp_path / "runs" / "MVAE-x_w-split0-abc.pt", write)
+    message = str(caught.value)
+    assert "no space left to save MVAE-x_w-split0-abc.pt in " + str(tmp_path / "runs") in message
+    assert "kept" in message and "free some space" in message and "\n" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained traceback
+    assert not list((tmp_path / "runs").iterdir())  # the temporary file is gone
+    with pytest.raises(ValueError, match="other"):  # other errors pass through unchanged
+        runcache.atomic_write(tmp_path / "x.json", lambda f: (_ for _ in ()).throw(ValueError("other")))
+
+
+def test_the_command_line_says_a_full_disk_in_one_line_and_a_rerun_heals(tmp_path, monkeypatch, capsys):
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 2},
+                                  "train": {"epochs": 1, "batch_size": 500}}))
+    argv = ["run", "--model", "AE", "--setting", "1", "--split", "0", "--preset", str(preset), "--quiet",
+            "--out", str(tmp_path / "out"), "--device", "cpu"]
+    real_save = runcache.torch.save
+
+    def full(obj, f):
+        raise RuntimeError(TORCH_FULL_DISK)
+
+    monkeypatch.setattr(runcache.torch, "save", full)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no space left to save AE-x-split0-"), err
+    assert str(tmp_path / "out" / "runs" / "mnist-halves") in err[0]
+    monkeypatch.setattr(runcache.torch, "save", real_save)  # space freed: the rerun trains and saves it
+    assert main(argv) == 0
+    assert "trained and saved" in capsys.readouterr().out
+    assert not list((tmp_path / "out").rglob("*.tmp")) and not list((tmp_path / "out").rglob("*.claim"))
