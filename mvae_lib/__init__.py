@@ -15,6 +15,7 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.evaluate`    encoding, the logistic-regression probe, LRAP and macro AP
 - :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2: the grid of runs, spread over processes
+- :mod:`mvae_lib.table3`      Table 3: an image without its tags, scored four ways
 - :mod:`mvae_lib.runcache`    saved runs on disk: keys, atomic writes, self-healing loads, claims
 - :mod:`mvae_lib.workers`     worker processes that stop with their parent, one device each
 - :mod:`mvae_lib.paper`       the paper's reported numbers
@@ -24,6 +25,7 @@ from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from .data import DataError, Split, load_split, mirflickr, mnist_halves
 from .evaluate import LogisticProbe, encode, fit_probe, lrap, macro_average_precision, score
 from .experiments import SETTINGS, TABLE_ROWS, Results, Row, Run, get_run, run_table
+from .table3 import EvalConfig, Row3, run_table3
 from .models import AE, MAE, MVAE, VAE, LatentModel, Modality, build_model
 from .jmvae import JMVAE
 from .mixtures import MMVAE, MoPoE
