@@ -146,7 +146,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[int, dict[str, float]]:
-        """Scores per setting with sampled codes, the paper's protocol: ``{3: {"lrap": ..., "map": ...}}``."""
+        """Scores per setting with sampled codes (the paper's protocol), as ``{3: {"lrap": ..., "map": ...}}``."""
         return self.metrics_for("sample")
 
     def metrics_for(self, encoding: str) -> dict[int, dict[str, float]]:
@@ -377,9 +377,9 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
 
     Each model is trained once per split and view (settings 3 and 4 share a run); runs
     already saved in ``out_dir`` are loaded, the others trained, ``workers`` at a time
-    in separate processes (default: :func:`default_workers`). ``device`` may name several
-    devices (``"cuda:0,cuda:1"``): one worker process trains on each. Runs that another
-    process is training into the same ``out_dir`` are waited for and loaded, last.
+    in separate processes (default: one per CPU core for small models, else one). ``device``
+    may name several devices (``"cuda:0,cuda:1"``): one worker process trains on each. Runs
+    that another process is training into the same ``out_dir`` are waited for and loaded, last.
     """
     splits = list(range(splits)) if isinstance(splits, int) else list(splits)
     if not splits:
