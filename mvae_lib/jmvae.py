@@ -32,7 +32,19 @@ DEFAULT_ALPHA = 0.1
 
 
 class JMVAE(LatentModel):
-    """JMVAE-kl: joint encoder ``"x+w"``, unimodal encoders ``"x"`` and ``"w"``, the MVAE's decoders."""
+    r"""JMVAE-kl: joint encoder ``"x+w"``, unimodal encoders ``"x"`` and ``"w"``, the MVAE's decoders.
+
+    The MVAE's bound :math:`\mathcal L(x, w)` minus a penalty, weighted by ``alpha``
+    (default 0.1), that pulls each unimodal encoder towards the joint one:
+
+    .. math:: \mathcal L_{\mathrm{JM}}(x, w)
+              &= \mathcal L(x, w) - \alpha\,\big[\mathrm{KL}\big(q(z|x,w) \,\|\, q(z|x)\big) \\
+              &\qquad + \mathrm{KL}\big(q(z|x,w) \,\|\, q(z|w)\big)\big] \\
+              &\le \mathcal L(x, w) \;\le\; \log p(x, w).
+
+    An image alone is encoded by :math:`q(z|x)`. Derived in the book's chapter "Encoders
+    for every subset" (``book/subsets.md``).
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, alpha: float = DEFAULT_ALPHA):
         if len(modalities) < 2:

@@ -11,10 +11,12 @@ them by *averaging* densities instead of multiplying them.
           \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
           \frac{p(z_k)\, p(x|z_k)\, p(w|z_k)}{q(z_k|x,w)}\Big],
 
-a lower bound on :math:`\log p(x, w)` (each inner term is an importance-weighted bound with
-proposal :math:`q(z|m)` and weights computed against the mixture; averaging bounds keeps a
-bound). Every expert must reconstruct *every* modality from its own sample, which is what
-makes :math:`q(z|x)` usable alone. :math:`K = 4` here (theirs: 30 on MNIST-SVHN; ours is
+a lower bound on :math:`\log p(x, w)`: by Jensen's inequality each expert's term is at most
+:math:`\log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`, the mean of these logarithms is at most
+the logarithm of their mean, and that mean is :math:`\mathbb E_{q(z|x,w)}[p(x,w,z)/q(z|x,w)]
+= p(x, w)`. One expert's term is not a bound on its own (:class:`MMVAE`). Every expert
+must reconstruct *every* modality from its own sample, which is what makes :math:`q(z|x)`
+usable alone. :math:`K = 4` here (theirs: 30 on MNIST-SVHN; ours is
 for CPU time); the gradient is the plain reparameterised one (their code also offers the
 DReG estimator, which lowers the variance of the encoder's gradient; we do not use it).
 Their experts are Laplace distributions; ours are the paper's Gaussian heads, as in every
@@ -77,7 +79,25 @@ def _log_standard_normal(z: Tensor) -> Tensor:
 
 
 class MMVAE(ExpertsModel):
-    """Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound."""
+    r"""Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound.
+
+    The joint posterior is the uniform mixture :math:`q(z|x,w) = \frac1M \sum_m q(z|m)` of
+    the :math:`M` unimodal experts. Training draws ``K`` samples (default 4) from *every*
+    expert and maximises
+
+    .. math:: \mathcal L_{\mathrm{MM}}(x, w) = \frac1M \sum_{m=1}^{M}
+              \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
+              \frac{p(x, w, z_k)}{q(z_k|x,w)}\Big] \;\le\; \log p(x, w).
+
+    Why a bound: write :math:`r(z) = p(x, w, z) / q(z|x,w)`. By Jensen's inequality the
+    term of expert :math:`m` is at most :math:`\log \mathbb E_{q(z|m)}[r(z)]`;
+    the mean over :math:`m` of these logarithms is at most the logarithm of their mean
+    (the logarithm is concave); and :math:`\frac1M \sum_m \mathbb E_{q(z|m)}[r(z)]
+    = \mathbb E_{q(z|x,w)}[r(z)] = p(x, w)`. The term of one expert is not, on its own, a
+    bound on :math:`\log p(x, w)`: its samples come from :math:`q(z|m)`, its weights are
+    computed against the mixture. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
         if K < 1:
@@ -102,7 +122,23 @@ class MMVAE(ExpertsModel):
 
 
 class MoPoE(ExpertsModel):
-    """Mixture of products of experts: every non-empty subset's product, mixed uniformly."""
+    r"""Mixture of products of experts: every non-empty subset's product, mixed uniformly.
+
+    With :math:`S` the non-empty subsets of the modalities and :math:`q_s` the product of
+    the experts in :math:`s` (no prior expert), the joint posterior is
+    :math:`q(z|x,w) = \frac{1}{|S|} \sum_{s \in S} q_s(z)`. Training maximises the average
+    of the subsets' bounds, each reconstructing every modality,
+
+    .. math:: \mathcal L_{\mathrm{MoPoE}}(x, w)
+              &= \frac{1}{|S|} \sum_{s \in S} \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big]
+              - \mathrm{KL}(q_s \,\|\, p)\Big) \\
+              &\le \log p(x, w),
+
+    a bound because the KL is convex in its first argument: the average of the subsets'
+    KLs is at least the KL of their mixture, so :math:`\mathcal L_{\mathrm{MoPoE}}` is at
+    most the mixture's own bound. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
+    """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
         super().__init__(modalities, config)
