@@ -1,7 +1,7 @@
 r"""When a modality is missing: fill strategies, generation, coherence, likelihoods.
 
 Image-only codes, cross-modal generation, coherence and log-likelihoods are the measures
-of Table 3 (:mod:`mvae_lib.table3`).
+of Table 3 (:func:`mvae_lib.run_table3`).
 
 **Filling in the tags.** The MAE and the MVAE have one encoder, for :math:`(x, w)` together;
 setting 4 of the paper feeds it :math:`w = 0`. The alternatives, for a model trained on
@@ -39,6 +39,7 @@ from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, s
 from .iwae import iw_bound, iw_log_weights
 from .models import LatentModel, VariationalModel
 
+#: The fill strategies, in the order of the module docstring.
 FILLS = ("zeros", "random", "mean", "refill")
 REFILL_ROUNDS = 3
 

@@ -7,7 +7,7 @@ For any proposal :math:`q(z)` that covers the posterior,
 
 by Jensen's inequality; :math:`\mathcal L_1` is the ELBO, :math:`\mathcal L_K` rises with
 :math:`K` and tends to :math:`\log p(o)` (their Theorem 1). The same estimator trains MMVAE
-(:mod:`mvae_lib.mixtures`) and scores every generative model here: :math:`\log p(x, w)` with
+(:class:`mvae_lib.MMVAE`) and scores every generative model here: :math:`\log p(x, w)` with
 the model's joint posterior as proposal, :math:`\log p(x)` with its image-only posterior, and
 the conditional :math:`\log p(w|x) = \log p(x, w) - \log p(x)` as the difference of the two
 (consistent as :math:`K \to \infty`, but, being a difference of two lower bounds, not a

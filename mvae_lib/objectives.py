@@ -62,9 +62,9 @@ def log_standard_normal(z: Tensor) -> Tensor:
 def kl_normal(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor) -> Tensor:
     r"""Closed-form KL between two diagonal Gaussians, summed over the last dimension.
 
-    .. math:: \mathrm{KL}\big(\mathcal N(\mu_q, \mathrm{diag}\,\sigma_q^2) \,\|\,
-              \mathcal N(\mu_p, \mathrm{diag}\,\sigma_p^2)\big)
-              = \tfrac12 \sum_d \left(\log\frac{\sigma_{p,d}^2}{\sigma_{q,d}^2}
+    .. math:: &\mathrm{KL}\big(\mathcal N(\mu_q, \mathrm{diag}\,\sigma_q^2) \,\|\,
+              \mathcal N(\mu_p, \mathrm{diag}\,\sigma_p^2)\big) \\
+              &\quad = \tfrac12 \sum_d \left(\log\frac{\sigma_{p,d}^2}{\sigma_{q,d}^2}
                 + \frac{\sigma_{q,d}^2 + (\mu_{q,d} - \mu_{p,d})^2}{\sigma_{p,d}^2} - 1\right)
 
     Per dimension, :math:`\mathbb E_q[\log q(z) - \log p(z)]` with

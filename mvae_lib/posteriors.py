@@ -103,7 +103,7 @@ class Mixture:
     ``mean`` is the mixture's mean (the average of the component means); ``rsample`` picks
     a component uniformly for every draw (the draw is then not differentiable with respect
     to the choice, which is why MMVAE trains on the *stratified* bound, with samples from
-    every component; see :mod:`mvae_lib.mixtures`).
+    every component; see :class:`mvae_lib.MMVAE`).
     """
 
     components: list[Gaussian]

@@ -1,6 +1,6 @@
 """Saved runs on disk: keys, atomic writes, loading that heals, and claims.
 
-A run is whatever a ``spec`` dict describes (for the grid of :mod:`mvae_lib.runs`:
+A run is whatever a ``spec`` dict describes (for the runs of :func:`mvae_lib.get_run`:
 data set, split, model, view, configs); this module knows nothing else about it. A saved
 run is three files beside each other, found by a key that hashes the spec:
 

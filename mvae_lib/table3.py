@@ -44,7 +44,7 @@ class Row3:
 
     @property
     def name(self) -> str:
-        """The model with its options, as results name it: ``"JMVAE-kl (alpha=1)"``."""
+        """The model with its options, as results name it (``"JMVAE-kl (alpha=1)"``)."""
         if not self.options:
             return self.model
         return f"{self.model} (" + ", ".join(f"{k}={v:g}" for k, v in self.options) + ")"

@@ -69,14 +69,18 @@ class ExpertsModel(VariationalModel):
 
 
 class PoEMVAE(ExpertsModel):
-    r"""Product-of-experts MVAE (Wu & Goodman 2018): experts ``"x"`` and ``"w"``, the prior a third.
+    r"""Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert.
 
-    :math:`q(z \mid s) \propto p(z) \prod_{m \in s} \tilde q(z \mid m)` for any subset
-    :math:`s`; trained on the sum of the bounds of the full set and of each modality alone,
+    Given a subset :math:`s` of the modalities the posterior is
+    :math:`q(z|s) \propto p(z) \prod_{m \in s} \tilde q(z|m)`, a Gaussian
+    (:func:`mvae_lib.product_of_experts`). Training maximises the sum of the bounds of the
+    full set and of each modality alone,
 
-    .. math:: \mathcal L_{\mathrm{PoE}}(x, w) = \mathcal L(x, w) + \mathcal L(x) + \mathcal L(w),
+    .. math:: \mathcal L_{\mathrm{PoE}}(x, w) &= \mathcal L(x, w) + \mathcal L(x) + \mathcal L(w), \\
+              \mathcal L(s) &= \mathbb E_{q(z|s)}\Big[\sum_{m \in s} \log p(m|z)\Big]
+              - \mathrm{KL}\big(q(z|s) \,\|\, p(z)\big) \;\le\; \log p(s).
 
-    each :math:`\mathcal L(s) \le \log p(s)`. Derived in the chapter "Encoders for every subset".
+    Derived in the book's chapter "Encoders for every subset" (``book/subsets.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):

@@ -49,15 +49,18 @@ DEFAULT_ALPHA = JMVAEOptions.alpha
 
 
 class JMVAE(VariationalModel):
-    r"""JMVAE-kl: the MVAE's joint encoder ``"x+w"`` and decoders, plus unimodal encoders ``"x"``, ``"w"``.
+    r"""JMVAE-kl: joint encoder ``"x+w"``, unimodal encoders ``"x"`` and ``"w"``, the MVAE's decoders.
 
-    .. math:: \mathcal L_{\mathrm{JM}}(x, w) = \mathcal L(x, w)
-              - \alpha\,\big[\mathrm{KL}(q(z|x,w) \,\|\, q(z|x)) + \mathrm{KL}(q(z|x,w) \,\|\, q(z|w))\big]
+    The MVAE's bound :math:`\mathcal L(x, w)` minus a penalty, weighted by ``alpha``
+    (default 0.1, :class:`JMVAEOptions`), that pulls each unimodal encoder towards the joint one:
 
-    with :math:`\mathcal L(x, w)` the MVAE's bound; a lower bound on :math:`\log p(x, w)`
-    for any :math:`\alpha \ge 0` (the penalty is non-negative). An image alone is encoded by
-    :math:`q(z|x)`. Derived in the chapter "Encoders for every subset"; ``alpha`` in
-    :class:`JMVAEOptions`.
+    .. math:: \mathcal L_{\mathrm{JM}}(x, w)
+              &= \mathcal L(x, w) - \alpha\,\big[\mathrm{KL}\big(q(z|x,w) \,\|\, q(z|x)\big) \\
+              &\qquad + \mathrm{KL}\big(q(z|x,w) \,\|\, q(z|w)\big)\big] \\
+              &\le \mathcal L(x, w) \;\le\; \log p(x, w).
+
+    An image alone is encoded by :math:`q(z|x)`. Derived in the book's chapter "Encoders
+    for every subset" (``book/subsets.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, alpha: float = DEFAULT_ALPHA):

@@ -93,19 +93,24 @@ def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Ten
 
 
 class MMVAE(ExpertsModel):
-    r"""Mixture-of-experts multimodal VAE (Shi et al. 2019): one encoder per modality,
-    :math:`q(z|x,w) = \frac1M \sum_m q(z|m)`, trained on the stratified importance-weighted bound
+    r"""Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound.
+
+    The joint posterior is the uniform mixture :math:`q(z|x,w) = \frac1M \sum_m q(z|m)` of
+    the :math:`M` unimodal experts. Training draws ``K`` samples (default 4, :class:`MMVAEOptions`) from *every*
+    expert and maximises
 
     .. math:: \mathcal L_{\mathrm{MM}}(x, w) = \frac1M \sum_{m=1}^{M}
               \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
-              \frac{p(z_k)\, p(x|z_k)\, p(w|z_k)}{q(z_k|x,w)}\Big] \le \log p(x, w).
+              \frac{p(x, w, z_k)}{q(z_k|x,w)}\Big] \;\le\; \log p(x, w).
 
-    Per expert, Jensen's inequality bounds the inner term by
-    :math:`\log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`; the mean over :math:`m` of these logs is
-    at most the log of their mean (log is concave), and that mean is
-    :math:`\mathbb E_{q(z|x,w)}[p(x,w,z)/q(z|x,w)] = p(x, w)`. (A single inner term is not a
-    bound on its own.) ``K`` in :class:`MMVAEOptions`. Derived in the chapter "Encoders for
-    every subset".
+    Why a bound: write :math:`r(z) = p(x, w, z) / q(z|x,w)`. By Jensen's inequality the
+    term of expert :math:`m` is at most :math:`\log \mathbb E_{q(z|m)}[r(z)]`;
+    the mean over :math:`m` of these logarithms is at most the logarithm of their mean
+    (the logarithm is concave); and :math:`\frac1M \sum_m \mathbb E_{q(z|m)}[r(z)]
+    = \mathbb E_{q(z|x,w)}[r(z)] = p(x, w)`. The term of one expert is not, on its own, a
+    bound on :math:`\log p(x, w)`: its samples come from :math:`q(z|m)`, its weights are
+    computed against the mixture. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
@@ -131,16 +136,22 @@ class MMVAE(ExpertsModel):
 
 
 class MoPoE(ExpertsModel):
-    r"""Mixture of products of experts (Sutter, Daunhawer & Vogt 2021): every non-empty
-    subset's product of experts (without a prior expert), mixed uniformly, trained on the
-    average of the subsets' bounds,
+    r"""Mixture of products of experts: every non-empty subset's product, mixed uniformly.
 
-    .. math:: \mathcal L_{\mathrm{MoPoE}}(x, w) = \frac{1}{|S|} \sum_{s \in S}
-              \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big] - \mathrm{KL}(q_s \,\|\, p)\Big)
-              \le \log p(x, w),
+    With :math:`S` the non-empty subsets of the modalities and :math:`q_s` the product of
+    the experts in :math:`s` (no prior expert), the joint posterior is
+    :math:`q(z|x,w) = \frac{1}{|S|} \sum_{s \in S} q_s(z)`. Training maximises the average
+    of the subsets' bounds, each reconstructing every modality,
 
-    a lower bound on the mixture's own bound because the KL is convex. Derived in the chapter
-    "Encoders for every subset".
+    .. math:: \mathcal L_{\mathrm{MoPoE}}(x, w)
+              &= \frac{1}{|S|} \sum_{s \in S} \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big]
+              - \mathrm{KL}(q_s \,\|\, p)\Big) \\
+              &\le \log p(x, w),
+
+    a bound because the KL is convex in its first argument: the average of the subsets'
+    KLs is at least the KL of their mixture, so :math:`\mathcal L_{\mathrm{MoPoE}}` is at
+    most the mixture's own bound. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):

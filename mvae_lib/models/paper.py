@@ -9,10 +9,16 @@ from .base import Autoencoder, Modality, VariationalModel
 
 
 class AE(Autoencoder):
-    r"""Single-input autoencoder (settings 1-2): the VAE's networks with a deterministic code.
+    r"""Single-input autoencoder (settings 1-2): the same networks, a deterministic code.
 
-    Trained on the reconstruction loss :math:`\ell(x) = -\log p(x \mid f(x))`; derived in the
-    chapter "Autoencoders".
+    The code is :math:`z = f(x)`, with no sampling, and training minimises the negative
+    log-likelihood of the input under the decoder (Gaussian for real-valued ``x``):
+
+    .. math:: \mathcal J_{\mathrm{AE}}(x) = -\log p\big(x \mid z = f(x)\big).
+
+    A reconstruction loss, not a bound: an autoencoder has no prior over :math:`z`, so it
+    defines no :math:`p(x)`. Derived in the book's chapter "From autoencoders to multimodal
+    autoencoders" (``book/autoencoders.md``).
     """
 
     def __init__(self, modality: Modality, config: ModelConfig):
@@ -20,12 +26,16 @@ class AE(Autoencoder):
 
 
 class VAE(VariationalModel):
-    r"""Single-input VAE (settings 1-2), Kingma & Welling 2014; the paper's eq. 2-3.
+    r"""Single-input VAE (settings 1-2), Kingma & Welling 2014.
 
-    .. math:: \mathcal L(x) = \mathbb E_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x) \,\|\, p(z))
-              \le \log p(x)
+    Encoder :math:`q(z|x) = \mathcal N(\mu(x), \mathrm{diag}\,\sigma^2(x))`, prior
+    :math:`p(z) = \mathcal N(0, I)`, and the lower bound (paper eq. 2), estimated with one
+    sample of :math:`z` per example:
 
-    Derived in the chapter "The VAE and its lower bound".
+    .. math:: \log p(x) \ge \mathcal L(x) = \mathbb E_{q(z|x)}\big[\log p(x|z)\big]
+              - \mathrm{KL}\big(q(z|x) \,\|\, p(z)\big).
+
+    Derived in the book's chapter "The VAE and its lower bound" (``book/vae.md``).
     """
 
     def __init__(self, modality: Modality, config: ModelConfig):
@@ -35,8 +45,14 @@ class VAE(VariationalModel):
 class MAE(Autoencoder):
     r"""Multimodal autoencoder of Ngiam et al. 2011 with the MVAE's shape (settings 3-4).
 
-    Trained on :math:`\ell(x, w) = -\log p(x \mid f(x, w)) - \log p(w \mid f(x, w))`; the
-    chapter "Autoencoders".
+    One branch per modality, a deterministic shared code :math:`z = f(x, w)` and one decoder
+    per modality; training minimises the sum of the two reconstruction losses,
+
+    .. math:: \mathcal J_{\mathrm{MAE}}(x, w) = -\log p(x \mid z) - \log p(w \mid z),
+              \qquad z = f(x, w),
+
+    a reconstruction loss, not a bound (there is no prior over :math:`z`). Derived in the
+    book's chapter "From autoencoders to multimodal autoencoders" (``book/autoencoders.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
@@ -44,13 +60,19 @@ class MAE(Autoencoder):
 
 
 class MVAE(VariationalModel):
-    r"""Multimodal VAE of Suzuki & Matsuo 2016: joint encoder :math:`q(z|x,w)`, decoders
-    :math:`p(x|z)`, :math:`p(w|z)`, trained on the paper's eq. 6,
+    r"""Multimodal VAE of Suzuki & Matsuo 2016: joint encoder q(z|x,w), decoders p(x|z), p(w|z).
 
-    .. math:: \mathcal L(x, w) = \mathbb E_{q(z|x,w)}\big[\log p(x|z) + \log p(w|z)\big]
-              - \mathrm{KL}\big(q(z|x,w) \,\|\, p(z)\big) \le \log p(x, w).
+    The modalities are independent given :math:`z`, so the lower bound (paper eq. 6; eq. 7
+    estimates it with one sample of :math:`z` per example) has one reconstruction term per
+    modality:
 
-    Derived in the chapter "The multimodal VAE".
+    .. math:: \log p(x, w) \ge \mathcal L(x, w)
+              &= \mathbb E_{q(z|x,w)}\big[\log p(x|z) + \log p(w|z)\big] \\
+              &\quad - \mathrm{KL}\big(q(z|x,w) \,\|\, p(z)\big).
+
+    Derived in the book's chapter "The multimodal VAE" (``book/mvae.md``). The one encoder
+    reads both modalities: to encode an image without its tags, fill them in first
+    (:mod:`mvae_lib.crossmodal`).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
