@@ -3,7 +3,7 @@
 Modules, in the order of the method:
 
 - :mod:`mvae_lib.config`      network sizes and training settings (presets ``paper``, ``small``)
-- :mod:`mvae_lib.data`        the bundled MNIST halves and the MIR Flickr release loader
+- :mod:`mvae_lib.datasets`    the data sets, declared once: the bundled MNIST halves, MIR Flickr
 - :mod:`mvae_lib.objectives`  log-likelihoods, the Gaussian KL, the (multimodal) lower bound
 - :mod:`mvae_lib.models`      AE, VAE, MAE, MVAE (paper eq. 8-9)
 - :mod:`mvae_lib.posteriors`  Gaussian posteriors, products and mixtures of experts
@@ -21,7 +21,8 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce`` and ``python -m mvae_lib run``
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
-from .data import DataError, Split, load_split, mirflickr, mnist_halves
+from . import data  # the data sets' names as before mvae_lib.datasets: mvae_lib.data.* keeps working
+from .datasets import DATASETS, DataError, DatasetSpec, Split, load_split, mirflickr, mnist_halves, register_dataset
 from .evaluate import LogisticProbe, encode, fit_probe, lrap, macro_average_precision, score
 from .experiments import SETTINGS, TABLE_ROWS, Results, Row, Run, get_run, run_table
 from .models import AE, MAE, MVAE, VAE, LatentModel, Modality, build_model

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
-from .data import check_available, load_split
+from .datasets import check_available, load_split
 from . import workers as worker_pool
 from .experiments import (Results, Row, _atomic_write, default_workers, get_run, parse_devices, resolve_preset,
                           run_table, torch_threads)
