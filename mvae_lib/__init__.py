@@ -3,7 +3,7 @@
 Modules, in the order of the method:
 
 - :mod:`mvae_lib.config`      network sizes and training settings (presets ``paper``, ``small``)
-- :mod:`mvae_lib.datasets`    the data sets, declared once: the bundled MNIST halves, MIR Flickr
+- :mod:`mvae_lib.datasets`    the data sets, declared once: MNIST halves, MIR Flickr, your own arrays
 - :mod:`mvae_lib.objectives`  log-likelihoods, the Gaussian KL, the (multimodal) lower bound
 - :mod:`mvae_lib.models`      AE, VAE, MAE, MVAE (paper eq. 8-9)
 - :mod:`mvae_lib.posteriors`  Gaussian posteriors, products and mixtures of experts
@@ -22,7 +22,8 @@ Modules, in the order of the method:
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from . import data  # the data sets' names as before mvae_lib.datasets: mvae_lib.data.* keeps working
-from .datasets import DATASETS, DataError, DatasetSpec, Split, load_split, mirflickr, mnist_halves, register_dataset
+from .datasets import (DATASETS, DataError, DatasetSpec, Split, from_arrays, load_split, mirflickr, mnist_halves,
+                       register_dataset, save_npz)
 from .evaluate import LogisticProbe, encode, fit_probe, lrap, macro_average_precision, score
 from .experiments import SETTINGS, TABLE_ROWS, Results, Row, Run, get_run, run_table
 from .models import AE, MAE, MVAE, VAE, LatentModel, Modality, build_model

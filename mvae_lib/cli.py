@@ -52,14 +52,28 @@ def _preset(text: str) -> Preset:
             f"TrainConfig; {type(err).__name__}: {err}") from None
 
 
+def _dataset(text: str) -> str:
+    """A registered data set's name, or the path of an .npz file of your own data (read and checked now)."""
+    if text in DATASETS or text.endswith(".npz"):
+        try:
+            get_dataset(text)
+        except DataError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(sorted(DATASETS))}, "
+                                     "or the path of an .npz file of your own data)")
+
+
 def _default_preset(args) -> Preset:
     return args.preset or PRESETS[get_dataset(args.dataset).preset]
 
 
 def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
     """The options ``reproduce`` and ``run`` share: which data, which sizes, where."""
-    p.add_argument("--dataset", choices=list(DATASETS), default="mnist-halves",
-                   help=". ".join(f"{name}: {spec.description}" for name, spec in DATASETS.items()))
+    p.add_argument("--dataset", type=_dataset, default="mnist-halves", metavar="NAME|FILE.npz",
+                   help=". ".join(f"{name}: {spec.description}" for name, spec in DATASETS.items())
+                   + ". Or FILE.npz: your own paired arrays x, w and labels y (mvae_lib.save_npz writes one; "
+                     "see the README, 'Your own data')")
     p.add_argument("--data-root", metavar="DIR",
                    help=f"folder of the unpacked MIR Flickr release (default: ${MIRFLICKR_ENV})")
     p.add_argument("--epochs", type=_positive, metavar="N",
@@ -69,7 +83,7 @@ def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
                        f"{p.name}: {p.description}" for p in PRESETS.values())
                    + " (default: the data set's, " + ", ".join(
                        f"{spec.preset} for {name}" for name, spec in DATASETS.items())
-                   + "); or a JSON file "
+                   + ", small for a file); or a JSON file "
                      '{"name": ..., "model": {ModelConfig fields}, "train": {TrainConfig fields}}')
     p.add_argument("--device", default="auto", help=devices)
     p.add_argument("--out", default="mvae_runs", metavar="DIR",

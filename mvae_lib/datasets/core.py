@@ -4,18 +4,26 @@ A data set is declared once, by registering a :class:`DatasetSpec` (its name, it
 of splits, how to load a split, how to check before training that the splits can be read,
 its default preset). :func:`load_split`, :func:`check_available`, the command line's
 ``--dataset`` and the book read the registry :data:`DATASETS`; nothing else lists data sets.
+
+Besides a registered name, a data set may be named by the path of an ``.npz`` file in the
+layout of :mod:`mvae_lib.datasets.arrays` (your own arrays). Its name is then the file's
+*content name*, ``<name>-<hash of the arrays>``: saved runs are filed and keyed by it, so
+they follow the data, not the place of the file.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..models import Modality
 
+FILES_ENV = "MVAE_LIB_DATASETS"  # {content name: .npz path} for the worker processes (JSON)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a name is also a folder name under runs/
 
 
@@ -119,8 +127,10 @@ def check_name(name, what: str = "a data set's name") -> str:
 def register_dataset(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
     """Declare ``spec``: from now on ``load_split(spec.name, ...)`` and the tables read it.
 
-    Registering is per process: the worker processes that train the grid are fresh
-    interpreters, and know the data sets registered at import (the built-in ones).
+    Registering is per process. The worker processes that train the grid are fresh
+    interpreters: they know the data sets registered at import (the built-in ones) and the
+    ``.npz`` files registered with :func:`remember_file`, not data sets registered by hand
+    at run time (use ``workers=1`` for those, or write them to a file).
     """
     check_name(spec.name)
     if spec.splits < 1:
@@ -132,21 +142,45 @@ def register_dataset(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
     return spec
 
 
+def remember_file(name: str, path: str | os.PathLike) -> None:
+    """Let this process's children (the spawned workers, commands started from it) find the
+    data set ``name`` of the ``.npz`` file ``path`` by name, through ``$MVAE_LIB_DATASETS``."""
+    files = json.loads(os.environ.get(FILES_ENV) or "{}")
+    files[name] = str(Path(path).resolve())
+    os.environ[FILES_ENV] = json.dumps(files, sort_keys=True)
+
+
 def _unknown(dataset) -> DataError:
-    return DataError(f"unknown dataset {str(dataset)!r}; expected one of {sorted(DATASETS)}")
+    return DataError(f"unknown dataset {str(dataset)!r}; expected one of {sorted(DATASETS)} or the path of an "
+                     ".npz file of your own data (see the README, 'Your own data'). A data set made by "
+                     "from_arrays without path= lives only in the process that made it: pass path= so that "
+                     "worker processes can read it")
 
 
-def get_dataset(dataset: str | DatasetSpec) -> DatasetSpec:
-    """The declaration of ``dataset``, a registered name."""
+def get_dataset(dataset: str | os.PathLike | DatasetSpec) -> DatasetSpec:
+    """The declaration of ``dataset``: a registered name, a path ending in ``.npz`` (read and
+    registered under its content name), or a content name whose file this process or its
+    parent registered (:func:`remember_file`)."""
     if isinstance(dataset, DatasetSpec):
         return dataset
     if isinstance(dataset, str) and dataset in DATASETS:
         return DATASETS[dataset]
-    raise _unknown(dataset)
+    from .arrays import npz_dataset  # the file format lives with the user's arrays
+
+    if str(dataset).endswith(".npz"):
+        return npz_dataset(dataset)
+    path = json.loads(os.environ.get(FILES_ENV) or "{}").get(str(dataset))
+    if path is None:
+        raise _unknown(dataset)
+    spec = npz_dataset(path)
+    if spec.name != dataset:
+        raise DataError(f"{path}: expected the data of {dataset!r}, found other data ({spec.name!r}): the file "
+                        "was overwritten after it was registered; make the data set again (from_arrays)")
+    return spec
 
 
-def dataset_name(dataset: str | DatasetSpec) -> str:
-    """The name that runs of ``dataset`` are filed and keyed under."""
+def dataset_name(dataset: str | os.PathLike | DatasetSpec) -> str:
+    """The name that runs of ``dataset`` are filed and keyed under (a file's content name)."""
     return get_dataset(dataset).name
 
 
@@ -166,7 +200,7 @@ def check_available(dataset, splits, data_root: str | os.PathLike | None = None)
 
 
 def load_split(dataset, split: int = 0, data_root: str | os.PathLike | None = None) -> Split:
-    """Load split ``split`` of ``dataset`` (a name of :data:`DATASETS`)."""
+    """Load split ``split`` of ``dataset`` (a name of :data:`DATASETS`, or an ``.npz`` file's path)."""
     spec = get_dataset(dataset)
     if _out_of_range(spec, [split]):
         raise DataError(f"{spec.name} has splits 0..{spec.splits - 1}; found split={split}")
