@@ -3,7 +3,7 @@
 Modules, in the order of the method:
 
 - :mod:`mvae_lib.config`      network sizes and training settings (presets ``paper``, ``small``)
-- :mod:`mvae_lib.data`        the bundled MNIST halves and the MIR Flickr release loader
+- :mod:`mvae_lib.datasets`    the data sets, declared once: MNIST halves, MIR Flickr, your own arrays
 - :mod:`mvae_lib.objectives`  log-likelihoods, the Gaussian KL, the (multimodal) lower bound
 - :mod:`mvae_lib.posteriors`  the posterior types: a Gaussian, products and mixtures of experts
 - :mod:`mvae_lib.models`      the models, each declared once (:mod:`mvae_lib.models.registry`):
@@ -24,7 +24,9 @@ Modules, in the order of the method:
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from .crossmodal import FILLS, MissingView, encode, evaluate_missing
-from .data import DataError, Split, load_split, mirflickr, mnist_halves
+from . import data  # the data sets' names as before mvae_lib.datasets: mvae_lib.data.* keeps working
+from .datasets import (DATASETS, DataError, DatasetSpec, Split, from_arrays, load_split, mirflickr, mnist_halves,
+                       register_dataset, save_npz)
 from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score
 from .models import (AE, JMVAE, MAE, MMVAE, MODEL_SPECS, MVAE, VAE, Autoencoder, JMVAEOptions, LatentModel,
                      MMVAEOptions, Modality, ModelSpec, MoPoE, PoEMVAE, VariationalModel, build_model, model_names,

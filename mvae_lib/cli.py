@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import PRESETS, ModelConfig, Preset, TrainConfig
-from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
+from .datasets import DATASETS, MIRFLICKR_ENV, DataError, check_available, get_dataset
 from .models import MODEL_SPECS, model_names
 from .runcache import DiskFull
 from .runs import get_run
@@ -55,11 +55,28 @@ def _preset(text: str) -> Preset:
             f"TrainConfig; {type(err).__name__}: {err}") from None
 
 
+def _dataset(text: str) -> str:
+    """A registered data set's name, or the path of an .npz file of your own data (read and checked now)."""
+    if text in DATASETS or text.endswith(".npz"):
+        try:
+            get_dataset(text)
+        except DataError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(sorted(DATASETS))}, "
+                                     "or the path of an .npz file of your own data)")
+
+
+def _default_preset(args) -> Preset:
+    return args.preset or PRESETS[get_dataset(args.dataset).preset]
+
+
 def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
     """The options ``reproduce`` and ``run`` share: which data, which sizes, where."""
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist-halves",
-                   help="mnist-halves: bundled, no download (default). mirflickr: the release of "
-                        "Srivastava & Salakhutdinov 2012, see --data-root")
+    p.add_argument("--dataset", type=_dataset, default="mnist-halves", metavar="NAME|FILE.npz",
+                   help=". ".join(f"{name}: {spec.description}" for name, spec in DATASETS.items())
+                   + ". Or FILE.npz: your own paired arrays x, w and labels y (mvae_lib.save_npz writes one; "
+                     "see the README, 'Your own data')")
     p.add_argument("--data-root", metavar="DIR",
                    help=f"folder of the unpacked MIR Flickr release (default: ${MIRFLICKR_ENV})")
     p.add_argument("--epochs", type=_positive, metavar="N",
@@ -67,7 +84,9 @@ def _common_options(p: argparse.ArgumentParser, devices: str) -> None:
     p.add_argument("--preset", type=_preset, default=None, metavar="NAME|FILE.json",
                    help="network sizes and training settings: " + "; ".join(
                        f"{p.name}: {p.description}" for p in PRESETS.values())
-                   + " (default: small for mnist-halves, paper for mirflickr); or a JSON file "
+                   + " (default: the data set's, " + ", ".join(
+                       f"{spec.preset} for {name}" for name, spec in DATASETS.items())
+                   + ", small for a file); or a JSON file "
                      '{"name": ..., "model": {ModelConfig fields}, "train": {TrainConfig fields}}')
     p.add_argument("--device", default="auto", help=devices)
     p.add_argument("--out", default="mvae_runs", metavar="DIR",
@@ -99,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(rep, "cpu, cuda, cuda:N or auto (default: CUDA when available); or several "
                          "devices separated by commas, e.g. cuda:0,cuda:1, to train one run on "
                          "each at a time")
-    rep.add_argument("--splits", type=_positive, default=5, metavar="N",
-                     help="use splits 0..N-1 (default 5, the paper's count; at most 5)")
+    rep.add_argument("--splits", type=_positive, default=None, metavar="N",
+                     help="use splits 0..N-1 (default: all the data set's splits; 5 for the built-in ones, "
+                          "the paper's count)")
     rep.add_argument("--table", choices=TABLE_CHOICES, default="1,2", metavar="|".join(TABLE_CHOICES),
                      help="which tables: 1 and 2 (default: '1,2'), one of them, 3 (the image without its "
                           "tags: the MAE and MVAE with fill strategies beside JMVAE-kl, PoE, MMVAE and "
@@ -171,10 +191,10 @@ def _failed(err: BaseException, out: Path) -> int:
 
 
 def reproduce(args) -> int:
-    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
-    if args.splits > DATASETS[args.dataset]:
-        print(f"error: {args.dataset} has {DATASETS[args.dataset]} splits; found --splits {args.splits}",
-              file=sys.stderr)
+    preset, spec = _default_preset(args), get_dataset(args.dataset)
+    args.splits = args.splits or spec.splits
+    if args.splits > spec.splits:
+        print(f"error: {args.dataset} has {spec.splits} splits; found --splits {args.splits}", file=sys.stderr)
         return 2
     out = Path(args.out)
     start = time.perf_counter()
@@ -200,7 +220,7 @@ def reproduce(args) -> int:
     wall = time.perf_counter() - start
     for name, text, results in outputs:
         print(text)
-        stem = out / f"{name}-{args.dataset}-{preset.name}-{args.encode}"
+        stem = out / f"{name}-{spec.name}-{preset.name}-{args.encode}"
         results.to_json(stem.with_suffix(".json"))
         results.to_csv(stem.with_suffix(".csv"))
         t = results.timing_s
@@ -216,7 +236,7 @@ def reproduce(args) -> int:
 
 
 def run_one(args) -> int:
-    preset = args.preset or PRESETS["paper" if args.dataset == "mirflickr" else "small"]
+    preset = _default_preset(args)
     out = Path(args.out)
     try:
         if args.model not in MODEL_SPECS:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .crossmodal import data_classifier, decoder_mean
-from .data import Split, load_split
+from .datasets import Split, load_split
 from .runs import find_run, get_run, resolve_preset, run_path
 from .interactive import in_book_build, to_pixels
 from .models import LatentModel

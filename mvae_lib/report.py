@@ -307,7 +307,9 @@ class BookMode:
     @classmethod
     def make(cls, quick: bool, dataset: str = "mnist-halves", splits: int | None = None,
              epochs: int | None = None) -> "BookMode":
-        preset = "paper" if dataset == "mirflickr" else "small"
+        from .datasets import get_dataset
+
+        preset = get_dataset(dataset).preset
         if quick:
             return cls(splits or 2, epochs or 5, preset, 500, True, dataset)
         return cls(splits or 5, epochs, preset, 1000, False, dataset)
@@ -331,10 +333,10 @@ class BookMode:
         epochs and, with fewer epochs, a shorter KL warm-up.
         """
         from .config import get_preset
-        from .data import DATASETS
+        from .datasets import get_dataset
 
         base, used = get_preset(self.preset).train, self.train_preset().train
-        what = f"{self.dataset}, {self.splits} of {DATASETS[self.dataset]} splits, "
+        what = f"{self.dataset}, {self.splits} of {get_dataset(self.dataset).splits} splits, "
         if used.epochs == base.epochs:
             what += f"{used.epochs} epochs"
         else:

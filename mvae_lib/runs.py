@@ -19,7 +19,7 @@ import torch
 from . import runcache
 from .config import ModelConfig, Preset, get_preset
 from .crossmodal import encode
-from .data import Split, load_split
+from .datasets import Split, dataset_name, load_split
 from .evaluate import fit_probe, score
 from .models import LatentModel, Modality, VariationalModel, build_model, model_spec
 from .runner import run_threads, torch_threads
@@ -36,10 +36,10 @@ def run_spec(dataset: str, split: int, model: str, view: str, preset: Preset, op
 
     ``options`` are the model's own settings (JMVAE-kl's ``alpha``, MMVAE's ``K``) when they
     differ from its defaults; without them the spec, and so every key saved before options
-    existed, is unchanged.
+    existed, is unchanged. ``dataset`` is recorded by its name (an ``.npz`` file's content name).
     """
-    spec = {"format": RUNS_FORMAT, "dataset": dataset, "split": split, "model": model, "view": view,
-            "model_config": asdict(preset.model), "train_config": asdict(preset.train),
+    spec = {"format": RUNS_FORMAT, "dataset": dataset_name(dataset), "split": split, "model": model,
+            "view": view, "model_config": asdict(preset.model), "train_config": asdict(preset.train),
             "encodings": ENCODINGS}
     if options:
         spec["options"] = dict(sorted(options.items()))
@@ -161,7 +161,8 @@ def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset,
              options: dict | None = None) -> Path:
     """Where the run serving ``model`` in ``setting`` is saved (a .json record beside a .npz)."""
     view = SETTINGS[setting].view
-    return Path(out_dir) / "runs" / dataset / (run_key(dataset, split, model, view, preset, options) + ".json")
+    key = run_key(dataset, split, model, view, preset, options)
+    return Path(out_dir) / "runs" / dataset_name(dataset) / (key + ".json")
 
 
 def find_run(dataset: str, model: str, setting: int, split: int = 0, *, preset: str | Preset = "small",

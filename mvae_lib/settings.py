@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Split
+from .datasets import Split
 from .models import Modality, model_spec
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from . import runcache
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
-from .data import check_available, load_split
+from .datasets import check_available, load_split
 from .models import model_names, model_spec
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs, run_threads, torch_threads

@@ -7,7 +7,7 @@ saved in ``out_dir`` are loaded, the others trained through the runner
 from __future__ import annotations
 
 from .config import Preset
-from .data import check_available
+from .datasets import check_available
 from .models import model_spec
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs
