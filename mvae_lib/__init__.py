@@ -24,7 +24,6 @@ Modules, in the order of the method:
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from .crossmodal import FILLS, MissingView, encode, evaluate_missing
-from . import data  # the data sets' names as before mvae_lib.datasets: mvae_lib.data.* keeps working
 from .datasets import (DATASETS, DataError, DatasetSpec, Split, from_arrays, load_split, mirflickr, mnist_halves,
                        register_dataset, save_npz)
 from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score

@@ -17,7 +17,7 @@ FILE_ROWS = {  # the release's file names; sorted name order gives row order
 @pytest.fixture(scope="session")
 def small_split():
     """Split 0 of the bundled data, cut to 200 / 100 rows to keep the tests fast."""
-    from mvae_lib.data import mnist_halves
+    from mvae_lib.datasets import mnist_halves
 
     s = mnist_halves(0)
     keep = np.random.default_rng(0).permutation(2000)[:100]  # test rows come sorted by digit

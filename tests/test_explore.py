@@ -11,7 +11,7 @@ import mvae_lib.explore as xp
 import mvae_lib.table3 as t3
 from mvae_lib.config import ModelConfig, Preset, TrainConfig
 from mvae_lib.crossmodal import MissingView, data_classifier
-from mvae_lib.data import Split, standardize
+from mvae_lib.datasets import Split, standardize
 from mvae_lib.runs import get_run
 from mvae_lib.models import Modality, build_model
 from mvae_lib.table3 import OWN, QUICK_EVALUATION, Row3

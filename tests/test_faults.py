@@ -171,7 +171,7 @@ torch.set_num_threads(1)  # two of these share the machine
 import mvae_lib
 import mvae_lib.runs as ex
 from mvae_lib.config import ModelConfig, Preset, TrainConfig
-from mvae_lib.data import mnist_halves
+from mvae_lib.datasets import mnist_halves
 s = mnist_halves(0)
 cut = lambda d: {k: v[:300] for k, v in d.items()}
 small = type(s)(s.name, 0, cut(s.train), cut(s.test), s.y_train[:300], s.y_test[:300], s.modalities, s.label_names)

