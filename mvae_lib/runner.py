@@ -3,7 +3,7 @@
 Tables 1-2 (:func:`mvae_lib.tables.run_table`), Table 3's scoring
 (:func:`mvae_lib.table3.run_table3`) and every sweep hand their jobs to :func:`run_jobs`:
 in this process when one worker is enough, else in spawned workers that stop with this
-process however it ends (:mod:`mvae_lib.workers`); finished runs and scores are saved as
+process however it ends (``mvae_lib.workers``); finished runs and scores are saved as
 they finish, so a stopped grid resumes where it stopped.
 
 A run's numbers depend on its key alone: it trains and is scored on a fixed number of CPU

@@ -73,7 +73,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[int, dict[str, float]]:
-        """Scores per setting with sampled codes, the paper's protocol: ``{3: {"lrap": ..., "map": ...}}``."""
+        """Scores per setting with sampled codes (the paper's protocol), as ``{3: {"lrap": ..., "map": ...}}``."""
         return self.metrics_for("sample")
 
     def metrics_for(self, encoding: str) -> dict[int, dict[str, float]]:

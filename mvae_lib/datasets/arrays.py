@@ -25,7 +25,7 @@ The ``.npz`` file (``np.savez``; plain arrays, no pickles):
   name, the file's stem is the name.
 
 **Names and keys.** The data set is registered as ``<name>-<digest>``, the digest being the
-first 10 hex digits of the SHA-1 of its arrays (as :meth:`ArrayData.contents` writes them:
+first 10 hex digits of the SHA-1 of its arrays (as ``ArrayData.contents`` writes them:
 dtypes, shapes, bytes, the splits and ``meta``). Saved runs are filed and keyed by that
 *content name*, so a copied or moved file finds its runs again, and changed data (or other
 splits) never reuses runs of the old data. A Gaussian ``x`` is standardised with each
@@ -161,22 +161,25 @@ def from_arrays(name: str, modalities: Mapping[str, tuple[np.ndarray, str]], y: 
         Exactly ``{"x": (array, likelihood), "w": (array, "bernoulli")}``, arrays (n, D);
         ``x``'s likelihood ``"gaussian"`` (standardised with each split's training rows) or
         ``"bernoulli"`` (0/1); ``w`` must be 0/1 (the part of the paper's tags).
-    y : array
+    y : numpy.ndarray
         (n,) integer classes, one-hot encoded (single-label), or (n, L) 0/1 (multi-label).
         Used only by the probe; every label must occur in every split's training rows.
-    splits : int or list of (train_indices, test_indices)
+    splits : int or list
         How many splits to draw (a ``test_fraction`` of the rows to test on, seeded by
         ``seed`` and the split's number, stratified by class when ``y`` holds classes), or
-        the splits themselves (disjoint row indices).
+        the splits themselves: a list of pairs of train and test row indices (disjoint).
     label_names : list of str, optional
         One per class (in sorted order) or column of ``y``.
-    path : str or path, optional
+    path : str or os.PathLike, optional
         Also write the data set to this ``.npz`` file (:func:`save_npz`). Needed when worker
-        processes train it (``run_table`` with several workers, Table 3): they find it through
-        the file. Without it the data set exists in this process only (``workers=1``).
+        processes train it (``run_table`` with several workers, and Table 3), which find it
+        through the file. Without it the data set exists in this process only (``workers=1``).
 
-    Raises :class:`DataError` naming what is wrong (shapes, NaN, values not 0/1, labels a
-    split cannot learn, overlapping or out-of-range indices) and what to do.
+    Raises
+    ------
+    DataError
+        Naming what is wrong (shapes, NaN, values not 0/1, labels a split cannot learn,
+        overlapping or out-of-range indices) and what to do.
     """
     data = check_arrays("from_arrays", name, modalities, y, _draw(splits, test_fraction, seed), label_names,
                         description)

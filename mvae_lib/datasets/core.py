@@ -113,6 +113,7 @@ class DatasetSpec:
     preset: str = "small"
 
 
+#: Every declared data set by name (the built-in ones, and those of register_dataset and from_arrays).
 DATASETS: dict[str, DatasetSpec] = {}
 
 
@@ -200,7 +201,7 @@ def check_available(dataset, splits, data_root: str | os.PathLike | None = None)
 
 
 def load_split(dataset, split: int = 0, data_root: str | os.PathLike | None = None) -> Split:
-    """Load split ``split`` of ``dataset`` (a name of :data:`DATASETS`, or an ``.npz`` file's path)."""
+    """Load split ``split`` of ``dataset`` (a name of :data:`~mvae_lib.datasets.core.DATASETS`, or an ``.npz`` file's path)."""
     spec = get_dataset(dataset)
     if _out_of_range(spec, [split]):
         raise DataError(f"{spec.name} has splits 0..{spec.splits - 1}; found split={split}")

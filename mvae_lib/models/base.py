@@ -150,8 +150,9 @@ class LatentModel(nn.Module):
         What the model reads and reconstructs.
     config : ModelConfig
         Widths of the MLPs and of ``z``.
-    encoders : iterable of sequences of modality names, optional
-        The subsets with an encoder of their own (default: one joint encoder of all).
+    encoders : list, optional
+        The subsets (sequences of modality names) with an encoder of their own (default:
+        one joint encoder of all the modalities).
     """
 
     encoder_type: type[JointEncoder] = JointEncoder  # set by the two model types
