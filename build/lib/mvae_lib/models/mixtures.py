@@ -1,0 +1,183 @@
+r"""Mixtures of experts: MMVAE (Shi et al. 2019) and MoPoE (Sutter, Daunhawer & Vogt 2021).
+
+Both keep one encoder (expert) per modality, as the product of experts does, but combine
+them by *averaging* densities instead of multiplying them.
+
+**MMVAE.** The joint posterior is the uniform mixture of the unimodal experts,
+:math:`q(z|x,w) = \tfrac12 q(z|x) + \tfrac12 q(z|w)`, and training maximises the
+*stratified* importance-weighted bound: :math:`K` samples from every expert,
+
+.. math:: \mathcal L_{\mathrm{MM}}(x, w) = \frac1M \sum_{m=1}^{M}
+          \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
+          \frac{p(z_k)\, p(x|z_k)\, p(w|z_k)}{q(z_k|x,w)}\Big],
+
+a lower bound on :math:`\log p(x, w)`: for each expert, Jensen's inequality bounds the
+inner term by :math:`\log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`, and by the concavity of the
+log the mean of these over :math:`m` is at most :math:`\log \mathbb E_{q(z|x,w)}[p(x,w,z)/q(z|x,w)]
+= \log p(x, w)`. (An inner term is not a bound on its own: it samples from :math:`q(z|m)`
+but divides by the mixture.) Every expert must reconstruct *every* modality from its own sample, which is what
+makes :math:`q(z|x)` usable alone. :math:`K = 4` here (theirs: 30 on MNIST-SVHN; ours is
+for CPU time); the gradient is the plain reparameterised one (their code also offers the
+DReG estimator, which lowers the variance of the encoder's gradient; we do not use it).
+Their experts are Laplace distributions; ours are the paper's Gaussian heads, as in every
+model of this library. With :math:`K = 1` and one expert the bound is the VAE's.
+
+**MoPoE.** The joint posterior is the uniform mixture, over the non-empty subsets
+:math:`s` of the modalities, of the product of the experts in :math:`s`:
+:math:`q(z|x,w) = \tfrac13\big[q(z|x) + q(z|w) + q_{\mathrm{PoE}}(z|x,w)\big]`. Training
+maximises the average of the subsets' bounds, each reconstructing every modality,
+
+.. math:: \mathcal L_{\mathrm{MoPoE}}(x, w) = \frac{1}{|S|} \sum_{s \in S}
+          \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big] - \mathrm{KL}(q_s \,\|\, p)\Big),
+
+which lower-bounds the bound of the mixture because the KL is convex (their Lemma). The
+products here have no prior expert (the authors' code makes that a flag), so the subset
+:math:`\{x\}` is :math:`q(z|x)` itself. With one modality the objective is the VAE's.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
+import torch
+from torch import Tensor
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig
+from ..objectives import log_standard_normal
+from ..posteriors import Gaussian, Mixture, product_of_experts
+from .base import LatentModel, Modality
+from .experts import ExpertsModel, subset_elbo_terms
+
+
+@dataclass(frozen=True)
+class MMVAEOptions:
+    """MMVAE's own settings.
+
+    Attributes
+    ----------
+    K : int
+        Importance samples per expert in the stratified bound. Shi et al. (2019) use 30 on
+        MNIST-SVHN; ours is 4, for CPU time.
+    """
+
+    K: int = 4
+
+
+DEFAULT_K = MMVAEOptions.K
+
+
+def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Tensor], K: int,
+                        kl_weight: float = 1.0) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """The stratified importance-weighted bound of MMVAE, one value per example.
+
+    Returns the training objective (with ``kl_weight`` on :math:`\\log p(z) - \\log q(z)`,
+    the analogue of KL warm-up), the bound itself (weight 1), and the reconstruction
+    terms averaged over the samples (for reporting).
+    """
+    bounds, objectives = [], []
+    rec_sums: dict[str, Tensor] = {}
+    for expert in q.components:
+        z = expert.rsample(K)                                        # (K, B, D)
+        log_lik = model.log_likelihoods(z, inputs)                    # {m: (K, B)}
+        log_ratio = log_standard_normal(z) - q.log_prob(z)          # log p(z) - log q(z|x,w), (K, B)
+        total = sum(log_lik.values())
+        log_k = math.log(K)
+        bounds.append(torch.logsumexp(total + log_ratio, 0) - log_k)
+        objectives.append(torch.logsumexp(total + kl_weight * log_ratio, 0) - log_k)
+        for m, ll in log_lik.items():  # per-modality reconstruction, for the history only
+            rec_sums[f"rec_{m}"] = rec_sums.get(f"rec_{m}", 0.0) - ll.detach().mean(0) / len(q.components)
+    return torch.stack(objectives).mean(0), torch.stack(bounds).mean(0), rec_sums
+
+
+class MMVAE(ExpertsModel):
+    r"""Mixture-of-experts multimodal VAE: one encoder per modality, the stratified IW bound.
+
+    The joint posterior is the uniform mixture :math:`q(z|x,w) = \frac1M \sum_m q(z|m)` of
+    the :math:`M` unimodal experts. Training draws ``K`` samples (default 4, :class:`MMVAEOptions`) from *every*
+    expert and maximises
+
+    .. math:: \mathcal L_{\mathrm{MM}}(x, w) = \frac1M \sum_{m=1}^{M}
+              \mathbb E_{z_{1:K} \sim q(z|m)} \Big[\log \frac1K \sum_{k=1}^K
+              \frac{p(x, w, z_k)}{q(z_k|x,w)}\Big] \;\le\; \log p(x, w).
+
+    Why a bound: write :math:`r(z) = p(x, w, z) / q(z|x,w)`. By Jensen's inequality the
+    term of expert :math:`m` is at most :math:`\log \mathbb E_{q(z|m)}[r(z)]`;
+    the mean over :math:`m` of these logarithms is at most the logarithm of their mean
+    (the logarithm is concave); and :math:`\frac1M \sum_m \mathbb E_{q(z|m)}[r(z)]
+    = \mathbb E_{q(z|x,w)}[r(z)] = p(x, w)`. The term of one expert is not, on its own, a
+    bound on :math:`\log p(x, w)`: its samples come from :math:`q(z|m)`, its weights are
+    computed against the mixture. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
+    """
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
+        if K < 1:
+            raise ValueError(f"K (importance samples per expert) must be >= 1; found {K}")
+        super().__init__(modalities, config)
+        self.K = K
+
+    def posterior(self, inputs, given=None) -> Gaussian | Mixture:
+        experts = self.experts(inputs, given)
+        return experts[0] if len(experts) == 1 else Mixture(experts)
+
+    def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
+        """Negative stratified IW bound; terms ``loss, elbo`` (the bound) and ``rec_<m>``."""
+        objective, bound, rec = stratified_iw_bound(self, Mixture(self.experts(inputs)), inputs, self.K,
+                                                    kl_weight)
+        out = {k: v.mean() for k, v in rec.items()}
+        out["loss"], out["elbo"] = -objective.mean(), bound.mean()
+        return out
+
+    def extra_repr(self) -> str:
+        return f"K={self.K}"
+
+
+class MoPoE(ExpertsModel):
+    r"""Mixture of products of experts: every non-empty subset's product, mixed uniformly.
+
+    With :math:`S` the non-empty subsets of the modalities and :math:`q_s` the product of
+    the experts in :math:`s` (no prior expert), the joint posterior is
+    :math:`q(z|x,w) = \frac{1}{|S|} \sum_{s \in S} q_s(z)`. Training maximises the average
+    of the subsets' bounds, each reconstructing every modality,
+
+    .. math:: \mathcal L_{\mathrm{MoPoE}}(x, w)
+              &= \frac{1}{|S|} \sum_{s \in S} \Big(\mathbb E_{q_s}\big[\log p(x|z) + \log p(w|z)\big]
+              - \mathrm{KL}(q_s \,\|\, p)\Big) \\
+              &\le \log p(x, w),
+
+    a bound because the KL is convex in its first argument: the average of the subsets'
+    KLs is at least the KL of their mixture, so :math:`\mathcal L_{\mathrm{MoPoE}}` is at
+    most the mixture's own bound. Derived in the book's chapter "Encoders for every subset"
+    (``book/subsets.md``).
+    """
+
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+        super().__init__(modalities, config)
+        names = [m.name for m in modalities]
+        self.subsets = [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
+
+    def subset_posterior(self, inputs, subset) -> Gaussian:
+        experts = self.experts(inputs, subset)
+        return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
+
+    def posterior(self, inputs, given=None) -> Gaussian | Mixture:
+        given = set(self.given(given))
+        parts = [self.subset_posterior(inputs, s) for s in self.subsets if set(s) <= given]
+        return parts[0] if len(parts) == 1 else Mixture(parts)
+
+    def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
+        """Negative average of the subsets' bounds; terms ``loss, elbo, kl, rec_<m>`` (subset means)."""
+        loss = elbo = kl_mean = 0.0
+        rec_means: dict[str, Tensor] = {}
+        for subset in self.subsets:
+            rec, kl = subset_elbo_terms(self, self.subset_posterior(inputs, subset), inputs, self.modalities)
+            rec_sum = sum(rec.values())
+            loss = loss + (rec_sum + kl_weight * kl).mean() / len(self.subsets)
+            elbo = elbo - (rec_sum + kl).mean() / len(self.subsets)
+            kl_mean = kl_mean + kl.mean() / len(self.subsets)
+            for k, v in rec.items():
+                rec_means[k] = rec_means.get(k, 0.0) + v.mean() / len(self.subsets)
+        return {"loss": loss, "elbo": elbo, "kl": kl_mean, **rec_means}
