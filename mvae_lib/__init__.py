@@ -15,9 +15,13 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.evaluate`    encoding, the logistic-regression probe, LRAP and macro AP
 - :mod:`mvae_lib.experiments` settings 1-4, Tables 1-2: the grid of runs, spread over processes
+- :mod:`mvae_lib.table3`      Table 3: an image without its tags, scored four ways
+- :mod:`mvae_lib.stats`       paired comparisons of table cells: the verdicts
 - :mod:`mvae_lib.runcache`    saved runs on disk: keys, atomic writes, self-healing loads, claims
 - :mod:`mvae_lib.workers`     worker processes that stop with their parent, one device each
 - :mod:`mvae_lib.paper`       the paper's reported numbers
+- :mod:`mvae_lib.present`     tables, figures and explorers of the results (:mod:`mvae_lib.present.tables`, ...)
+- :mod:`mvae_lib.book`        a chapter's set-up in one call, the banner, the build report
 - :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce`` and ``python -m mvae_lib run``
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset

@@ -15,8 +15,8 @@ from .config import PRESETS, ModelConfig, Preset, TrainConfig
 from .data import DATASETS, MIRFLICKR_ENV, DataError, check_available
 from .experiments import TABLE_ROWS, Row, check_row, get_run, run_table
 from .models import MISSING_MODALITY_MODELS
-from .report import format_tables
-from .table3 import TABLE3_ROWS, format_table3, run_table3
+from .present.tables import format_table3, format_tables
+from .table3 import TABLE3_ROWS, run_table3
 from .train import TrainingDiverged
 
 
