@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .data import Split, load_split
 from .experiments import Results, Run, get_run, run_table
 from .stats import Comparison, compare
@@ -228,16 +230,19 @@ class Chapter:
         return show_explorer(lambda: digit_explorer(split, models, index),
                              lambda: render_digit_views(digit_views(split, models, index)), chapter=page)
 
-    def show_sweep_explorer(self, option: str, values, indices, page: str, model: str = "JMVAE-kl"):
+    def show_sweep_explorer(self, option: str, values, page: str, indices=None, model: str = "JMVAE-kl"):
         """The sweep explorer of ``model``'s ``option`` over ``values`` on test examples ``indices``
-        of split 0 (:func:`mvae_lib.present.widgets.sweep_explorer`; in the rendered book, its
-        first value), or a note where the data are not image halves."""
+        of split 0 (default: the first of each digit) (:func:`mvae_lib.present.widgets.sweep_explorer`;
+        in the rendered book, its first value), or a note where the data are not image halves."""
         from .present.explore import sweep_views
         from .present.images import render_sweep
         from .present.widgets import show_explorer, sweep_explorer
 
         if not self._image_halves("sweep"):
             return None
+        if indices is None:
+            digit = self.split(0).y_test.argmax(1)
+            indices = [int(np.flatnonzero(digit == d)[0]) for d in range(self.split(0).y_test.shape[1])]
         args = (self.dataset, option, values, 0, self.preset, self.runs_dir, indices, self.device, self.data_root,
                 model)
         return show_explorer(lambda: sweep_explorer(*args), lambda: render_sweep(sweep_views(*args), values[0]),
