@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import Split, load_split
-from .experiments import Results, Run, get_run, run_table
+from .experiments import Results, Run, get_run, resolve_preset, run_table
 from .stats import Comparison, compare
 from .table3 import TABLE3_ROWS, EvalConfig, book_evaluation, run_table3
 
@@ -55,8 +55,6 @@ class BookMode:
     def train_preset(self):
         """The preset the runs train with: ``preset`` with this mode's epochs (and, when they
         are overridden, the KL warm-up capped at half of them, :meth:`Preset.with_epochs`)."""
-        from .experiments import resolve_preset
-
         return resolve_preset(self.preset, self.epochs)
 
     def banner(self) -> str:

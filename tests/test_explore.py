@@ -241,3 +241,18 @@ def test_show_explorer_in_the_book_shows_the_static_figure_and_never_makes_a_wid
     widget = ipywidgets.Label("live")
     never = lambda: pytest.fail("the static figure was drawn for Jupyter")  # noqa: E731
     assert wd.show_explorer(lambda: widget, never).widget is widget and shown == [widget]
+
+
+def test_a_chapter_on_tags_shows_a_note_instead_of_an_explorer(monkeypatch):
+    import IPython.display
+
+    from mvae_lib.book import setup
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    chapter = setup(dataset="mirflickr")
+    assert chapter.show_digit_explorer(0, page="table3") is None
+    assert chapter.show_sweep_explorer("alpha", (0.1, 1.0), page="subsets") is None
+    assert [s.data for s in shown] == [
+        "The digit explorer draws image halves; on this data set the tags are not an image.",
+        "The sweep explorer draws image halves; on this data set the tags are not an image."]
