@@ -34,7 +34,7 @@ import nbformat
 import papermill
 import yaml
 
-from mvae_lib.interactive import BOOK_BUILD_ENV
+from mvae_lib.present.interactive import BOOK_BUILD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 import mvae_lib.runs as ex
-import mvae_lib.explore as xp
+import mvae_lib.present.explore as xp
+import mvae_lib.present.images as im
+import mvae_lib.present.widgets as wd
 import mvae_lib.table3 as t3
 from mvae_lib.config import ModelConfig, Preset, TrainConfig
 from mvae_lib.crossmodal import MissingView, data_classifier
@@ -61,8 +63,8 @@ def test_to_pixels_undoes_standardisation_of_pixels_spanning_0_to_1():
     p = rng.random((50, 6))
     p[0], p[1] = 0.0, 1.0  # every pixel blank in one image, fully inked in another
     train, test = standardize(p[:40], p[40:])
-    np.testing.assert_allclose(xp.to_pixels(test, train), p[40:], atol=1e-5)
-    assert xp.to_pixels(train.max(0) + 5, train).max() == 1.0  # beyond the training range: clipped
+    np.testing.assert_allclose(im.to_pixels(test, train), p[40:], atol=1e-5)
+    assert im.to_pixels(train.max(0) + 5, train).max() == 1.0  # beyond the training range: clipped
 
 
 def test_log_likelihood_of_certain_pixels_is_clipped_not_infinite():
@@ -92,7 +94,7 @@ def test_digit_views_match_an_independent_computation(small_split, models):
             gen = MissingView(model, fill, small_split.train["w"].mean(0)).generate(
                 batch, 4, torch.Generator().manual_seed(2))[0]
         np.testing.assert_allclose(v.w_hat.ravel(), torch.sigmoid(w_logits)[0].numpy(), atol=1e-6)
-        np.testing.assert_allclose(v.x_hat.ravel(), xp.to_pixels(x_mu[0].numpy(), small_split.train["x"]), atol=1e-6)
+        np.testing.assert_allclose(v.x_hat.ravel(), im.to_pixels(x_mu[0].numpy(), small_split.train["x"]), atol=1e-6)
         np.testing.assert_allclose(v.generated.ravel(), gen.numpy(), atol=1e-6)
         by_hand = torch.distributions.Bernoulli(probs=gen.double().clamp(1e-6, 1 - 1e-6)).log_prob(
             torch.as_tensor(w, dtype=torch.float64)).mean()
@@ -121,7 +123,7 @@ def test_data_that_are_not_image_halves_get_a_clear_error(models):
 
 def test_render_digit_views_draws_one_column_per_model_with_its_numbers(small_split, models):
     views = xp.digit_views(small_split, models, 3, samples=2)
-    fig = xp.render_digit_views(views)
+    fig = im.render_digit_views(views)
     n = len(ROWS) + 1
     assert len(fig.axes) == 2 * n
     top, bottom = fig.axes[:n], fig.axes[n:]
@@ -167,16 +169,16 @@ def test_sweep_views_loads_saved_runs_only_and_reads_their_table3_scores(runs, s
     w = torch.as_tensor(small_split.test["w"][picks], dtype=torch.float64)
     by_hand = torch.distributions.Bernoulli(probs=gen.double().clamp(1e-6, 1 - 1e-6)).log_prob(w).mean()
     assert saved.log_lik == pytest.approx(float(by_hand), rel=1e-9)
-    fig = xp.render_sweep(views, 1.0)
+    fig = im.render_sweep(views, 1.0)
     assert len(fig.axes) == 6 and "alpha = 1" in fig._suptitle.get_text() and "coherence" in fig._suptitle.get_text()
     with pytest.raises(ValueError, match="no saved run for JMVAE-kl with alpha = 0.01.*train this run"):
-        xp.render_sweep(views, 0.01)
+        im.render_sweep(views, 0.01)
     with pytest.raises(ValueError, match=r"0\.\.99"):
         xp.sweep_views("mnist-halves", "alpha", (1.0,), 0, TINY, out, [100], data=small_split)
 
 
 def test_digit_explorer_redraws_on_a_new_index_and_jumps_to_a_digit(small_split, models):
-    state = xp.digit_explorer(small_split, models, index=5, samples=2).state
+    state = wd.digit_explorer(small_split, models, index=5, samples=2).state
     first = state.figure
     assert state.views.index == 5 and first is not None
     state.index_box.value = 11
@@ -185,7 +187,7 @@ def test_digit_explorer_redraws_on_a_new_index_and_jumps_to_a_digit(small_split,
     expected = next(i for i in range(12, 100) if small_split.y_test[i, digit] == 1)
     state.digit_menu.value = digit
     assert state.index_box.value == expected == state.views.index and state.digit_menu.value is None
-    assert xp.next_of_class(small_split, digit, 99) == int(np.flatnonzero(small_split.y_test[:, digit])[0])
+    assert wd.next_of_class(small_split, digit, 99) == int(np.flatnonzero(small_split.y_test[:, digit])[0])
 
 
 def test_sweep_explorer_trains_only_when_the_button_is_pressed(runs, small_split, tmp_path, monkeypatch):
@@ -195,8 +197,8 @@ def test_sweep_explorer_trains_only_when_the_button_is_pressed(runs, small_split
     monkeypatch.setattr("IPython.display.clear_output", lambda wait=False: cleared.append(wait))
     calls = []
     real_views = xp.sweep_views
-    monkeypatch.setattr(xp, "sweep_views", lambda *a, **k: calls.append(k["values"]) or real_views(*a, **k))
-    state = xp.sweep_explorer("mnist-halves", "alpha", (1.0, 0.01), 0, TINY, out, [1, 2], device="cpu",
+    monkeypatch.setattr(wd, "sweep_views", lambda *a, **k: calls.append(k["values"]) or real_views(*a, **k))
+    state = wd.sweep_explorer("mnist-halves", "alpha", (1.0, 0.01), 0, TINY, out, [1, 2], device="cpu",
                               samples=2, data=small_split, progress=False).state
     shown = state.figure
     assert shown is not None and state.button.layout.display == "none"
@@ -227,15 +229,30 @@ def test_show_explorer_in_the_book_shows_the_static_figure_and_never_makes_a_wid
 
     monkeypatch.setenv("MVAE_BOOK_BUILD", "1")
     fig = plt.figure()
-    result = xp.show_explorer(make_widget, fig, chapter="table3")
+    result = wd.show_explorer(make_widget, fig, chapter="table3")
     assert result.figure is fig and result.widget is None and shown[0] is fig and shown[1].data == result.note
     assert "static rendering" in result.note and "jupyter lab" in result.note and "book/table3.md" in result.note
     assert not any(isinstance(s, ipywidgets.Widget) for s in shown)
-    result = xp.show_explorer(make_widget, plt.figure, note="see README")
+    result = wd.show_explorer(make_widget, plt.figure, note="see README")
     assert result.figure is shown[2] and shown[3].data == "see README"
     assert result._ipython_display_() is None  # a cell's last value: nothing shown twice
     monkeypatch.delenv("MVAE_BOOK_BUILD")
     shown.clear()
     widget = ipywidgets.Label("live")
     never = lambda: pytest.fail("the static figure was drawn for Jupyter")  # noqa: E731
-    assert xp.show_explorer(lambda: widget, never).widget is widget and shown == [widget]
+    assert wd.show_explorer(lambda: widget, never).widget is widget and shown == [widget]
+
+
+def test_a_chapter_on_tags_shows_a_note_instead_of_an_explorer(monkeypatch):
+    import IPython.display
+
+    from mvae_lib.book import setup
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    chapter = setup(dataset="mirflickr")
+    assert chapter.show_digit_explorer(0, page="table3") is None
+    assert chapter.show_sweep_explorer("alpha", (0.1, 1.0), page="subsets") is None
+    assert [s.data for s in shown] == [
+        "The digit explorer draws image halves; on this data set the tags are not an image.",
+        "The sweep explorer draws image halves; on this data set the tags are not an image."]

@@ -15,9 +15,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mvae_lib import interactive, sphinx_interactive  # noqa: E402
-from mvae_lib.interactive import (LEGEND_KEY, bar_chart, digit_thumbnails, example_hover, latent_map,  # noqa: E402
-                                  png_data_uri)
+from mvae_lib import sphinx_interactive  # noqa: E402
+from mvae_lib.present import interactive  # noqa: E402
+from mvae_lib.present.bar_charts import bar_chart  # noqa: E402
+from mvae_lib.present.images import digit_thumbnails, png_data_uri  # noqa: E402
+from mvae_lib.present.interactive import LEGEND_KEY  # noqa: E402
+from mvae_lib.present.latent_maps import example_hover, latent_map  # noqa: E402
 
 
 def decode(uri: str) -> np.ndarray:
@@ -162,3 +165,39 @@ def test_a_figure_shown_live_gets_a_layout_of_its_own():
     fresh = figure.make()
     assert fresh is not figure.layout
     components(fresh)  # would raise if it shared models with the page's copy
+
+
+def test_robust_limits_ignore_a_few_far_points():
+    from mvae_lib.present.plots import robust_limits
+
+    points = np.concatenate([np.random.default_rng(0).uniform(0, 1, (500, 2)), [[100.0, -100.0]]])
+    (x0, x1), (y0, y1) = robust_limits(points)
+    assert -0.2 < x0 < 0 and 1 < x1 < 1.2 and -0.2 < y0 < 0 and 1 < y1 < 1.2
+
+
+def test_colour_classes_one_per_digit_or_the_presence_of_one_label():
+    from mvae_lib.present.latent_maps import colour_classes
+
+    digits = np.eye(3)[[0, 2, 1, 2]]
+    class_of, classes, text = colour_classes(digits, ("0", "1", "2"), "mnist-halves")
+    assert class_of.tolist() == [0, 2, 1, 2] and [n for n, _ in classes] == ["digit 0", "digit 1", "digit 2"]
+    assert text == "coloured by digit"
+    multi = np.array([[1, 1], [0, 1], [0, 0], [0, 1]])
+    class_of, classes, text = colour_classes(multi, ("sky", "dog"), "mirflickr")
+    assert class_of.tolist() == [0, 0, 2, 0] and text == "coloured by the presence of dog"
+    class_of, classes, _ = colour_classes(multi, ("sky", "dog"), "mirflickr", colour_label="sky")
+    assert class_of.tolist() == [0, 1, 2, 1] and classes[2][0] == "no label (1)"
+
+
+def test_halves_strip_puts_digits_side_by_side_or_stacked():
+    from mvae_lib.present.images import halves_strip, join_halves
+
+    rng = np.random.default_rng(0)
+    pixels = rng.random((20, 392))
+    pixels[0], pixels[1] = 0.0, 1.0
+    x_train = (pixels - 0.5) * 3  # an increasing affine map, as standardisation is
+    w = (rng.random((3, 392)) < 0.5).astype(np.float32)
+    wide, tall = halves_strip(x_train[2:5], w, x_train), halves_strip(x_train[2:5], w, x_train, axis=0)
+    assert wide.shape == (28, 84) and tall.shape == (84, 28)
+    np.testing.assert_allclose(wide[:, 28:56], join_halves(pixels[3], w[1])[0], atol=1e-12)
+    np.testing.assert_allclose(tall[28:56], wide[:, 28:56])

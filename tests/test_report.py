@@ -11,7 +11,9 @@ from mvae_lib.config import get_preset
 from mvae_lib.results import Results
 from mvae_lib.runs import resolve_preset
 from mvae_lib.paper import FINDINGS, PAPER_LRAP
-from mvae_lib.report import BookMode, build_report, compare, findings_table, markdown_table
+from mvae_lib.book import BookMode, build_report
+from mvae_lib.present.tables import findings_table, markdown_table
+from mvae_lib.stats import compare
 from mvae_lib.train import kl_weight
 
 
@@ -128,3 +130,76 @@ def test_build_report():
     md = build_report(record)
     assert "Some CPU, 2 cores" in md and "{doc}`The VAE </book/vae>` | 12.3 |" in md and "**13.3**" in md
     assert "How this book was built" not in md  # the page does not list itself
+
+
+def test_relation_reads_one_split_with_a_tolerance():
+    from mvae_lib.stats import relation
+
+    assert relation(0.50, 0.505) == "level with" and relation(0.52, 0.50) == "above"
+    assert relation(0.48, 0.50) == "below" and relation(0.52, 0.50, tol=0.05) == "level with"
+
+
+def test_compare_encodings_pairs_the_means_with_the_samples_split_by_split():
+    from mvae_lib.stats import compare_encodings
+
+    sampled = results({("VAE", 1): [0.4, 0.5, 0.45]})
+    mean = results({("VAE", 1): [0.5, 0.55, 0.5]})
+    cmp = compare_encodings(sampled, mean, ("VAE", 1), epochs=7)
+    assert cmp.a == ("VAE-mean", 1) and cmp.b == ("VAE", 1) and cmp.epochs == 7
+    assert cmp.diffs == pytest.approx((0.1, 0.05, 0.05))
+
+
+def test_a_chapter_passes_its_build_to_every_run_and_table(monkeypatch):
+    import mvae_lib.book as book
+
+    calls = {}
+    monkeypatch.setattr(book, "get_run", lambda *a, **k: calls.setdefault("run", (a, k)))
+    monkeypatch.setattr(book, "run_table", lambda *a, **k: calls.setdefault("table", (a, k)))
+    monkeypatch.setattr(book, "run_table3", lambda *a, **k: calls.setdefault("table3", (a, k)))
+    chapter = book.setup(quick=True, dataset="mnist-halves", data_root="/data", device="cpu", runs_dir="runs",
+                         splits=3, epochs=4)
+    assert (chapter.splits, chapter.n_epochs, chapter.quick) == (3, 4, True)
+    assert chapter.preset == resolve_preset("small", 4) and chapter.evaluation.K == 100  # the quick scoring
+    chapter.run("VAE", 1, progress=False)
+    assert calls["run"] == (("mnist-halves", "VAE", 1, 0, chapter.preset, None, "runs", "cpu", "/data"),
+                            {"progress": False})
+    chapter.table(["rows"], encoding="mean")
+    assert calls["table"][0] == (["rows"], "mnist-halves", 3, chapter.preset, None, "runs", "cpu", "mean", "/data")
+    chapter.table3(["row"], splits=[0])
+    args, kwargs = calls["table3"]
+    assert args == (["row"], "mnist-halves", [0], chapter.preset, None, "runs", "cpu")
+    assert kwargs == {"data_root": "/data", "evaluation": chapter.evaluation}
+    assert "Quick build" in chapter.banner().data
+
+
+def test_a_chapter_glues_cells_verdicts_and_figures(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    import mvae_lib.book as book
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: (value, display)}))
+    chapter = book.setup()
+    r = results({("AE", 1): [0.6, 0.7, 0.8], ("VAE", 1): [0.5, 0.6, 0.7]})
+    chapter.glue_cells("t1", r, [("AE", 1)])
+    assert glued["t1_AE_1"][0] == pytest.approx(0.7) and glued["t1_AE_1_std"][0] == pytest.approx(0.1)
+    assert glued["t1_AE_1_paper"][0] == 0.517 and not any(d for _, d in glued.values())
+    compared = chapter.glue_comparisons(r, {"ae_vs_vae": (("AE", 1), ("VAE", 1))})
+    assert compared["ae_vs_vae"].verdict == "above"
+    assert glued["ae_vs_vae"][0].data == compared["ae_vs_vae"].describe()
+    assert f"{chapter.n_epochs} epochs" in glued["ae_vs_vae"][0].data
+    fig = plt.figure()
+    chapter.glue_figure("fig", fig)
+    assert glued["fig"][0] is fig and not plt.fignum_exists(fig.number)  # glued, then closed
+
+
+def test_read_build_record(tmp_path):
+    from mvae_lib.book import read_build_record
+
+    assert read_build_record(tmp_path / "none.json") is None
+    (tmp_path / "r.json").write_text('{"mode": "quick"}')
+    assert read_build_record(tmp_path / "r.json") == {"mode": "quick"}

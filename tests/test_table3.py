@@ -5,7 +5,8 @@ import pytest
 import mvae_lib.runs as ex
 import mvae_lib.table3 as t3
 from mvae_lib import Row, run_table
-from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, format_table3, markdown_table3, run_table3
+from mvae_lib.present.tables import format_table3, markdown_table3
+from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, run_table3
 
 FAST = EvalConfig(K=4, n_ll=10, samples=2)
 
