@@ -277,7 +277,7 @@ def test_own_data_end_to_end_model_probe_and_table3(tmp_path, capsys):
     assert all(0 < m["lrap"] <= 1 for m in run.metrics.values())
     assert run.latents()["y_test"].shape == (12, 3)
     # by its path, the same run (keyed by content), from the command line too
-    assert mvae_lib.get_run(str(path), "MVAE", 3, 1, preset, out_dir=out, progress=False).trained_now is False
+    assert mvae_lib.get_run(str(path), "MVAE", 3, 1, preset=preset, out_dir=out, progress=False).trained_now is False
     preset_file = tmp_path / "tiny.json"
     preset_file.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 2},
                                        "train": {"epochs": 1, "batch_size": 16, "kl_warmup_epochs": 0}}))
