@@ -95,7 +95,7 @@ def test_damaged_run_is_moved_aside_and_trained_again(case, pristine, small_spli
     assert again.latents()["z_test_s3_mean"].shape == (100, 4) and again.model().config.latent == 4
     moved = sorted(p.name.split(".")[1] for p in (path.parent / "quarantine").iterdir())
     assert "json" in moved and (suffix[1:] in moved or "missing" in case)
-    assert find_run(*args, out_dir=tmp_path).path == path and not list(tmp_path.rglob("*.claim"))
+    assert find_run(*args, preset=preset, out_dir=tmp_path).path == path and not list(tmp_path.rglob("*.claim"))
 
 
 def test_damage_inside_an_archive_is_named_when_read(pristine, tmp_path):
@@ -106,7 +106,7 @@ def test_damage_inside_an_archive_is_named_when_read(pristine, tmp_path):
     data = bytearray(npz.read_bytes())
     data[60:90] = b"x" * 30  # inside the first array; the archive's directory is intact
     npz.write_bytes(bytes(data))
-    saved = find_run("mnist-halves", "MVAE", 3, 0, preset, out_dir=tmp_path)
+    saved = find_run("mnist-halves", "MVAE", 3, 0, preset=preset, out_dir=tmp_path)
     with pytest.raises(runcache.DamagedRun, match=rf"{npz.name}: the saved run cannot be read .* aside and rerun"):
         saved.latents()
 

@@ -161,14 +161,16 @@ def test_a_chapter_passes_its_build_to_every_run_and_table(monkeypatch):
     assert (chapter.splits, chapter.n_epochs, chapter.quick) == (3, 4, True)
     assert chapter.preset == resolve_preset("small", 4) and chapter.evaluation.K == 100  # the quick scoring
     chapter.run("VAE", 1, progress=False)
-    assert calls["run"] == (("mnist-halves", "VAE", 1, 0, chapter.preset, None, "runs", "cpu", "/data"),
-                            {"progress": False})
+    assert calls["run"] == (("mnist-halves", "VAE", 1, 0), {"preset": chapter.preset, "out_dir": "runs",
+                                                             "device": "cpu", "data_root": "/data", "progress": False})
     chapter.table(["rows"], encoding="mean")
-    assert calls["table"][0] == (["rows"], "mnist-halves", 3, chapter.preset, None, "runs", "cpu", "mean", "/data")
+    assert calls["table"] == ((["rows"], "mnist-halves", 3), {"preset": chapter.preset, "out_dir": "runs",
+                                                               "device": "cpu", "encoding": "mean", "data_root": "/data"})
     chapter.table3(["row"], splits=[0])
     args, kwargs = calls["table3"]
-    assert args == (["row"], "mnist-halves", [0], chapter.preset, None, "runs", "cpu")
-    assert kwargs == {"data_root": "/data", "evaluation": chapter.evaluation}
+    assert args == (["row"], "mnist-halves", [0])
+    assert kwargs == {"preset": chapter.preset, "out_dir": "runs", "device": "cpu", "data_root": "/data",
+                      "evaluation": chapter.evaluation}
     assert "Quick build" in chapter.banner().data
 
 

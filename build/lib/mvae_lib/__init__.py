@@ -18,8 +18,11 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.tables`      Tables 1-2 (any grid of runs); :mod:`mvae_lib.results` their tidy scores
 - :mod:`mvae_lib.table3`      Table 3: the image without its tags, every model and fill
 - :mod:`mvae_lib.runcache`    saved runs and their scores on disk: keys, atomic writes, healing, claims
+- :mod:`mvae_lib.stats`       paired comparisons of table cells: the verdicts
 - :mod:`mvae_lib.workers`     worker processes that stop with their parent, one device each
 - :mod:`mvae_lib.paper`       the paper's reported numbers
+- :mod:`mvae_lib.present`     tables, figures and explorers of the results (:mod:`mvae_lib.present.tables`, ...)
+- :mod:`mvae_lib.book`        a chapter's set-up in one call, the banner, the build report
 - :mod:`mvae_lib.cli`         ``python -m mvae_lib reproduce`` and ``python -m mvae_lib run``
 """
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset

@@ -18,8 +18,8 @@ from .runcache import DiskFull
 from .runs import get_run
 from .settings import TABLE_ROWS, Row, check_row
 from .tables import run_table
-from .report import format_tables
-from .table3 import TABLE3_ROWS, format_table3, run_table3
+from .present.tables import format_table3, format_tables
+from .table3 import TABLE3_ROWS, run_table3
 from .train import TrainingDiverged
 
 

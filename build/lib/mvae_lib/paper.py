@@ -26,7 +26,7 @@ def paper_value(model: str, setting: int, metric: str = "lrap") -> float | None:
 
 
 # The paper's reading of its tables (its section 4.3), each as a comparison of two cells
-# ``a`` and ``b`` and the verdicts of :func:`mvae_lib.report.compare` that agree with it.
+# ``a`` and ``b`` and the verdicts of :func:`mvae_lib.stats.compare` that agree with it.
 # Encoded as the paper states them: concatenating the tags makes the AE *worse*
 # (0.517 -> 0.507), while the VAE gains nothing (0.455 -> 0.457); with the tags zeroed
 # at test time both multimodal models fall back to their single-modality scores.

@@ -1,5 +1,6 @@
-"""Tidy results of a grid: one row per (model, setting, split, metric), their summary over
-splits beside the paper's value, and the files they are written to."""
+"""Tidy results of a grid: one row per (model, setting, split, metric) and their summary.
+
+The summary over splits stands beside the paper's value; both are written as JSON and CSV."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
 """Sphinx extension of the book: BokehJS and the interactive figures' style, bundled.
 
-Pages whose cells show an :class:`mvae_lib.interactive.InteractiveFigure` get one script tag
+Pages whose cells show an :class:`mvae_lib.present.interactive.InteractiveFigure` get one script tag
 for the BokehJS that ships inside the installed ``bokeh`` package, copied into the built
 book's ``_static/bokeh/``; no page fetches anything from outside the book's folder. Every
 page gets a small style sheet: on screen the interactive figure, in print its static image.
@@ -77,7 +77,7 @@ def _copy(app, exception):
 def setup(app):
     import os
 
-    from .interactive import BOOK_BUILD_ENV
+    from .present.interactive import BOOK_BUILD_ENV
 
     bokeh_js()  # fail at the start of a build, not at its end
     # a plain `jupyter-book build` executes the chapters itself: they are in a book build too

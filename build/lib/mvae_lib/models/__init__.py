@@ -1,5 +1,6 @@
-"""The models: the building blocks and two model types (:mod:`~mvae_lib.models.base`), the
-paper's four (:mod:`~mvae_lib.models.paper`), JMVAE-kl (:mod:`~mvae_lib.models.jmvae`), the
+"""The models, each kind declared once.
+
+The building blocks and two model types (:mod:`~mvae_lib.models.base`), the paper's four (:mod:`~mvae_lib.models.paper`), JMVAE-kl (:mod:`~mvae_lib.models.jmvae`), the
 product of experts (:mod:`~mvae_lib.models.experts`), the mixtures
 (:mod:`~mvae_lib.models.mixtures`), and each kind's declaration
 (:mod:`~mvae_lib.models.registry`)."""

@@ -1,5 +1,6 @@
-r"""The paper's four models (Suzuki & Matsuo 2016, section 4.2): AE and VAE read one input
-(settings 1-2), MAE and MVAE read the image and its tags as two modalities (settings 3-4)."""
+r"""The paper's four models (Suzuki & Matsuo 2016, section 4.2): AE, VAE, MAE and MVAE.
+
+AE and VAE read one input (settings 1-2), MAE and MVAE read the image and its tags as two modalities (settings 3-4)."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,6 @@
-"""Each model kind declared once: its name, class, what it reads, how it sees an image alone,
+"""Each model kind declared once: name, class, inputs, image-alone encoding, typed options.
+
+A declaration gives a model's name, its class, what it reads, how it sees an image alone,
 and its typed options. Every list of models (the command line, the grids, Table 3, the
 explorers, the book) reads these declarations.
 
