@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mvae_lib.runs as ex
-from mvae_lib import runcache, workers
+from mvae_lib import claims, runcache, workers
 from mvae_lib.cli import main
 from mvae_lib.config import PRESETS
 from mvae_lib import TABLE_ROWS, find_run, get_run, run_table
@@ -118,7 +118,7 @@ def _dead_pid() -> int:
     return p.pid
 
 
-def _claim(path: Path, pid: int, host: str = runcache.HOST, age_s: float = 0.0) -> Path:
+def _claim(path: Path, pid: int, host: str = claims.HOST, age_s: float = 0.0) -> Path:
     claim = path.with_suffix(".claim")
     claim.write_text(json.dumps({"pid": pid, "host": host, "since": time.time() - age_s}))
     os.utime(claim, (time.time() - age_s,) * 2)
@@ -126,8 +126,8 @@ def _claim(path: Path, pid: int, host: str = runcache.HOST, age_s: float = 0.0) 
 
 
 @pytest.mark.parametrize("pid, host, age_s, live", [
-    ("parent", runcache.HOST, 0, True),          # a live process on this host
-    ("dead", runcache.HOST, 0, False),           # its process is gone
+    ("parent", claims.HOST, 0, True),          # a live process on this host
+    ("dead", claims.HOST, 0, False),           # its process is gone
     ("parent", "other-node", 10, True),          # another host, refreshed recently
     ("parent", "other-node", 3600, False),       # another host, abandoned
 ])
