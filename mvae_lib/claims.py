@@ -3,7 +3,7 @@
 While a process makes a run it holds a *claim*: ``<key>.claim``, created exclusively,
 holding its pid, host and start time, its modification time refreshed every
 ``HEARTBEAT_S``. Another process that wants the run waits for it and then loads it
-(:func:`mvae_lib.runcache.obtain`). A claim is stale, and is broken, when its process is
+(``mvae_lib.runcache.obtain``). A claim is stale, and is broken, when its process is
 dead (same host), or when it has not been refreshed for ``STALE_AFTER_S`` (any host: a
 process on another node of a cluster cannot be asked whether it lives), so a crashed owner
 never blocks a run for good.

@@ -1,4 +1,4 @@
-r"""When a modality is missing: fill strategies, generation, coherence, likelihoods.
+r"""Codes, and a modality missing: fill strategies, generation, coherence, likelihoods.
 
 Image-only codes, cross-modal generation, coherence and log-likelihoods are the measures
 of Table 3 (:func:`mvae_lib.run_table3`).
