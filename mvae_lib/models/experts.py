@@ -1,12 +1,12 @@
 r"""PoE-MVAE (Wu & Goodman 2018): the joint posterior as a product of unimodal experts.
 
-Each modality has its own encoder, an *expert* :math:`\tilde q(z|m)`; the posterior given
+Each modality has its own encoder, an *expert* :math:`q_m(z) = q(z|m)`; the posterior given
 any subset :math:`s` of the modalities is the product of the prior and the experts in it,
 
-.. math:: q(z \mid s) \;\propto\; p(z) \prod_{m \in s} \tilde q(z \mid m),
+.. math:: q(z \mid s) \;\propto\; p(z) \prod_{m \in s} q_m(z),
 
 in closed form for Gaussians (precisions add; :func:`mvae_lib.posteriors.product_of_experts`).
-So an image alone is encoded by :math:`p(z)\,\tilde q(z|x)`, and the tags are never read.
+So an image alone is encoded by :math:`p(z)\,q_x(z)`, and the tags are never read.
 Training sums the bounds of the full set and of every single modality (their sub-sampled
 objective; with two modalities that is every non-empty subset):
 
@@ -72,7 +72,7 @@ class PoEMVAE(ExpertsModel):
     r"""Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert.
 
     Given a subset :math:`s` of the modalities the posterior is
-    :math:`q(z|s) \propto p(z) \prod_{m \in s} \tilde q(z|m)`, a Gaussian
+    :math:`q(z|s) \propto p(z) \prod_{m \in s} q_m(z)`, a Gaussian
     (:func:`mvae_lib.product_of_experts`). Training maximises the sum of the bounds of the
     full set and of each modality alone,
 

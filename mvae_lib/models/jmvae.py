@@ -4,7 +4,7 @@ The MVAE's joint encoder :math:`q(z|x,w)` cannot read an image without its tags.
 keeps it, adds unimodal encoders :math:`q(z|x)` and :math:`q(z|w)`, and pulls each towards
 the joint one while the whole model trains on
 
-.. math:: \mathcal L_{\mathrm{JM\text{-}kl}}(x, w) = \mathcal L(x, w)
+.. math:: \mathcal L_{\mathrm{JM}}(x, w) = \mathcal L(x, w)
           - \alpha\,\big[\mathrm{KL}\big(q(z|x,w) \,\|\, q(z|x)\big)
                         + \mathrm{KL}\big(q(z|x,w) \,\|\, q(z|w)\big)\big],
 

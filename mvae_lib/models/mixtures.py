@@ -109,8 +109,12 @@ class MMVAE(ExpertsModel):
     (the logarithm is concave); and :math:`\frac1M \sum_m \mathbb E_{q(z|m)}[r(z)]
     = \mathbb E_{q(z|x,w)}[r(z)] = p(x, w)`. The term of one expert is not, on its own, a
     bound on :math:`\log p(x, w)`: its samples come from :math:`q(z|m)`, its weights are
-    computed against the mixture. Derived in the book's chapter "Encoders for every subset"
-    (``book/subsets.md``).
+    computed against the mixture. At ``K = 1`` the bound is the mixture's ELBO; for ``K > 1``
+    it is not the importance-weighted bound whose proposal is the mixture, and as ``K`` grows
+    it tends to :math:`\frac1M \sum_m \log \mathbb E_{q(z|m)}[p(x,w,z)/q(z|x,w)]`, below
+    :math:`\log p(x, w)` unless that expectation is the same for every expert. Derived, and
+    checked on a model with an exact likelihood, in the book's chapter "Encoders for every
+    subset" (``book/subsets.md``).
     """
 
     def __init__(self, modalities: Sequence[Modality], config: ModelConfig, K: int = DEFAULT_K):
