@@ -68,7 +68,6 @@ class Settling:
         return float(at.std(ddof=1)) if len(at) > 1 else 0.0
 
 
-@np.errstate(all="ignore")
 def settle(model, view, inputs: Mapping[str, np.ndarray], Ks: Sequence[int], repeats: int = 3,
            seed: int = 0) -> Settling:
     """Both log-likelihood columns of ``model`` on ``inputs`` (:func:`mvae_lib.crossmodal.log_likelihoods`)
