@@ -117,8 +117,8 @@ def table3_cells(results: Results, rows=TABLE3_ROWS) -> list[tuple[Row3, dict[st
 
 
 def _digits(metric: str) -> int:
-    """Decimals a Table 3 column is shown with: nats to 0.1, effective sample sizes whole."""
-    return 1 if metric.startswith("ll_") else 0 if metric.startswith("ess_") else 3
+    """Decimals a Table 3 column is shown with: nats and effective sample sizes to 0.1."""
+    return 1 if metric.startswith(("ll_", "ess_")) else 3
 
 
 def _value(cell: dict | None, digits: int) -> str:
