@@ -18,8 +18,9 @@ draws, misses the tail the draws never reached: how far the estimate still is fr
 **The conditional** :math:`\log p(w \mid x) = \log p(x, w) - \log p(x)`. The difference of
 two independent lower bounds has a bias of either sign: with an image-only posterior that
 is too narrow, :math:`\log p(x)` is the more underestimated term and the difference comes
-out too *high*; the self-normalised estimate with draws from :math:`q(z \mid x)` alone
-misses the region where :math:`p(w \mid z)` is large and comes out too *low*.
+out too *high* (``tests/test_iwae_bias.py`` shows it); the self-normalised estimate with
+draws from :math:`q(z \mid x)` alone rarely reaches the region where :math:`p(w \mid z)` is
+large and then comes out too *low*.
 :func:`conditional_estimate` draws :math:`z_{1:K}` once, from the *defensive mixture*
 (Hesterberg 1995)
 
