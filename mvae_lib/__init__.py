@@ -9,6 +9,7 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.models`      the models, each declared once (:mod:`mvae_lib.models.registry`):
   AE, VAE, MAE, MVAE (paper eq. 8-9), JMVAE-kl, PoE, MMVAE, MoPoE
 - :mod:`mvae_lib.iwae`        importance-weighted bounds and log-likelihood estimates
+- :mod:`mvae_lib.settling`    has a log-likelihood estimate settled? estimates at several K, repeated
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.crossmodal`  codes, and a missing modality: fill strategies, generation, coherence
 - :mod:`mvae_lib.evaluate`    the logistic-regression probe, LRAP and macro AP

@@ -165,6 +165,19 @@ class Chapter:
                           out_dir=self.runs_dir, device=self.device, data_root=self.data_root,
                           evaluation=self.evaluation, **kwargs)
 
+    def settling(self, models=("MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE"), n: int = 10, repeats: int = 3) -> dict:
+        """The settling check of every model's log-likelihoods on split 0 (:func:`mvae_lib.settling.settle_run`):
+        ``{model: Settling}`` at :math:`K/10`, :math:`K` and :math:`5K` draws, :math:`K` the one Table 3
+        uses in this build, ``repeats`` times (:math:`5K` once) on the first ``n`` test examples:
+        :math:`n\\,(3.3\\,K + 5K)` decoder passes per model (ours, for CPU time: we measured about 25 s
+        per model on two shared cores at the full build's K, a few seconds at the quick build's). Kept beside
+        each run, so the chapters "Encoders for every subset" and "Table 3" share one computation."""
+        from .settling import settle_run
+
+        K = self.evaluation.K
+        return {m: settle_run(self.run(m, 3, split=0), self.split(0), (K // 10, K, 5 * K), n=n, repeats=repeats)
+                for m in models}
+
     def compare(self, results: Results, a: tuple, b: tuple, metric: str = "lrap") -> Comparison:
         """:func:`mvae_lib.stats.compare` of cells ``a`` and ``b``, quoting this build's epochs."""
         return compare(results, a, b, self.n_epochs, metric)

@@ -36,8 +36,9 @@ import torch
 from torch import Tensor
 
 from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score
-from .iwae import iw_bound, iw_log_weights
+from .iwae import conditional_estimate
 from .models import LatentModel, VariationalModel
+from .objectives import log_standard_normal
 
 #: The fill strategies, in the order of the module docstring.
 FILLS = ("zeros", "random", "mean", "refill")
@@ -199,22 +200,43 @@ def coherence(classifier: LogisticProbe, generated: np.ndarray, y: np.ndarray) -
 
 @torch.no_grad()
 def log_likelihoods(model: LatentModel, view: MissingView, inputs: Mapping[str, np.ndarray], K: int,
-                    seed: int = 0, batch_size: int = 100) -> dict[str, float]:
-    """Mean :math:`\\log p(x, w)`, :math:`\\log p(x)` and :math:`\\log p(w|x)` over ``inputs``, in
-    nats, each estimated with ``K`` importance samples (:mod:`mvae_lib.iwae`)."""
+                    seed: int = 0, batch_size: int = 100, per_example: bool = False) -> dict:
+    """Test log-likelihoods of ``inputs`` in nats, all from the same ``K`` importance samples of
+    the defensive mixture :math:`0.45\\, q(z|x, w) + 0.45\\, q(z|x) + 0.1\\, p(z)`
+    (:func:`mvae_lib.iwae.conditional_estimate`), where :math:`q(z|x)` is ``view``'s posterior
+    of the image alone:
+
+    - ``ll_joint``: :math:`\\log p(x, w)`, an importance-weighted bound: a stochastic lower
+      bound (below the truth on average over draws, by a bias of order :math:`1/K`);
+    - ``ll_marginal``: :math:`\\log p(x)`, the same kind of bound;
+    - ``ll_cond``: :math:`\\log p(w|x)`, their difference: consistent, bias of order
+      :math:`1/K` and of either sign;
+    - ``ess_joint``, ``ess_cond``: the median over examples of the effective sample size of
+      the weights (:func:`mvae_lib.iwae.ess`) of :math:`p(x, w, z)`, and the smaller of that
+      and the ESS of the weights of :math:`p(x, z)`; out of ``K``.
+
+    Each log-likelihood is the mean over ``inputs``; ``per_example=True`` returns the
+    per-example values as (n,) arrays instead. Costs ``K`` passes of the decoders per example.
+    """
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    observed = tuple(m for m in model.modalities if m != view.missing)
-    joint, marginal = [], []
+    missing = view.missing
+
+    parts = []
     for batch in _batches(inputs, batch_size, device):
-        q = model.posterior(batch)
-        joint.append(iw_bound(iw_log_weights(lambda z: model.log_joint(z, batch), q, K, generator)))
-        q_obs = view.posterior(batch, generator)
-        marginal.append(iw_bound(iw_log_weights(lambda z: model.log_joint(z, batch, observed), q_obs, K,
-                                                generator)))
-    joint, marginal = torch.cat(joint), torch.cat(marginal)
-    return {"ll_joint": float(joint.mean()), "ll_marginal": float(marginal.mean()),
-            "ll_cond": float((joint - marginal).mean())}
+        def log_joints(z):  # (log p(x, w, z), log p(x, z)), each (k, B), from one pass of the decoders
+            log_lik = model.log_likelihoods(z, batch)
+            observed = log_standard_normal(z) + sum(v for m, v in log_lik.items() if m != missing)
+            return observed + log_lik[missing], observed
+
+        parts.append(conditional_estimate(log_joints, model.posterior(batch), view.posterior(batch, generator), K,
+                                          generator))
+    est = {k: torch.cat([p[k] for p in parts]).cpu().numpy() for k in parts[0]}
+    out = {"ll_joint": est["joint"], "ll_marginal": est["marginal"], "ll_cond": est["cond"],
+           "ess_joint": est["ess_joint"], "ess_cond": est["ess_cond"]}
+    if per_example:
+        return out
+    return {k: float(np.median(v) if k.startswith("ess") else v.mean()) for k, v in out.items()}
 
 
 _CLASSIFIERS: dict[tuple, LogisticProbe] = {}
@@ -230,8 +252,16 @@ def data_classifier(split, modality: str = "w") -> LogisticProbe:
     return _CLASSIFIERS[key]
 
 
+def likelihood_view(model: VariationalModel, split, missing: str = "w") -> MissingView:
+    """The image-only posterior that :func:`log_likelihoods` mixes into its proposal: the model's
+    own, or for a joint-only encoder (the MVAE) the posterior of the refilled input."""
+    observed = [m for m in model.modalities if m != missing]
+    own = model.can_condition_on(observed)
+    return MissingView(model, None if own else "refill", split.train[missing].mean(0), missing)
+
+
 def evaluate_missing(model: LatentModel, split, fills: list[str | None], encoding: str = "sample",
-                     seed: int = 1, K: int = 1000, n_ll: int = 100, samples: int = 10,
+                     seed: int = 1, K: int = 2000, n_ll: int = 100, samples: int = 10,
                      missing: str = "w") -> dict[str | None, dict[str, float]]:
     """Table 3's scores for one trained model on one split, for each way in ``fills`` of
     seeing an image without its tags (a fill strategy, or None for the model's own
@@ -242,11 +272,14 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     - ``lrap_image`` / ``map_image``: the same probe on test codes of the image alone;
     - ``gen_ap``: macro average precision of the generated tag probabilities against the
       true tags; ``coherence``: see :func:`coherence`;
-    - ``ll_joint``, ``ll_cond`` (generative models only): :math:`\\log p(x, w)` and
-      :math:`\\log p(w|x)` in nats per test example, over the first ``n_ll`` test examples,
-      estimated once per model: the proposal for :math:`\\log p(x)` is the image-only
-      posterior, or for a joint-only encoder the posterior of the refilled input (the best
-      of the fills as a proposal; any proposal gives the same value as K grows).
+    - ``ll_joint``, ``ll_cond`` (generative models only): :math:`\\log p(x, w)` (a stochastic
+      lower bound) and :math:`\\log p(w|x)` (consistent, bias of either sign) in nats per test
+      example, over the first ``n_ll`` test examples, estimated once per model by
+      :func:`log_likelihoods`; ``ess_joint``, ``ess_cond``: the median effective sample size
+      of their importance weights, out of ``K``. The image-only posterior in the proposal of
+      :math:`\\log p(w|x)` is the model's own, or for a joint-only encoder the posterior of the
+      refilled input (the best of the fills as a proposal; any proposal gives the same value
+      as K grows).
     """
     device = next(model.parameters()).device
     model.eval()
@@ -259,11 +292,9 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     classifier = data_classifier(split, missing)
     shared = {"lrap_both": both["lrap"], "map_both": both["map"]}
     if isinstance(model, VariationalModel):
-        observed = [m for m in model.modalities if m != missing]
-        own = model.can_condition_on(observed)  # else: a joint encoder only, refilled for the proposal
-        ll_view = MissingView(model, None if own else "refill", mean, missing)
-        ll = log_likelihoods(model, ll_view, {m: a[:n_ll] for m, a in split.test.items()}, K, seed + 4)
-        shared.update(ll_joint=ll["ll_joint"], ll_cond=ll["ll_cond"])
+        ll = log_likelihoods(model, likelihood_view(model, split, missing), {m: a[:n_ll] for m, a in split.test.items()},
+                             K, seed + 4)
+        shared.update({k: ll[k] for k in ("ll_joint", "ll_cond", "ess_joint", "ess_cond")})
     out = {}
     for fill_strategy in fills:
         view = MissingView(model, fill_strategy, mean, missing)

@@ -98,31 +98,55 @@ def product_of_experts(experts: Sequence[Gaussian], prior: bool = True) -> Gauss
 
 @dataclass
 class Mixture:
-    r"""Uniform mixture :math:`\frac1M \sum_m q_m(z)` of diagonal Gaussian components.
+    r"""Mixture :math:`\sum_m \pi_m q_m(z)` of posterior components, uniform
+    (:math:`\pi_m = 1/M`) unless ``weights`` are given.
 
-    ``mean`` is the mixture's mean (the average of the component means); ``rsample`` picks
-    a component uniformly for every draw (the draw is then not differentiable with respect
-    to the choice, which is why MMVAE trains on the *stratified* bound, with samples from
-    every component; see :class:`mvae_lib.MMVAE`).
+    ``mean`` is the mixture's mean (the weighted average of the component means, which
+    must be Gaussians); ``rsample`` picks a component for every draw (the draw is then not
+    differentiable with respect to the choice, which is why MMVAE trains on the
+    *stratified* bound, with samples from every component; see :class:`mvae_lib.MMVAE`).
+    A component may itself be a mixture (the defensive proposal of
+    :func:`mvae_lib.iwae.conditional_estimate` mixes MMVAE's posterior with others).
     """
 
     components: list[Gaussian]
+    weights: tuple[float, ...] | None = None  # None: uniform
+
+    def __post_init__(self):
+        if self.weights is not None and (len(self.weights) != len(self.components)
+                                         or abs(sum(self.weights) - 1) > 1e-6 or min(self.weights) <= 0):
+            raise ValueError(f"a mixture of {len(self.components)} components needs as many positive weights "
+                             f"summing to 1; found {self.weights}")
+
+    def _log_pi(self, like: Tensor) -> Tensor:
+        M = len(self.components)
+        pi = torch.full((M,), 1 / M) if self.weights is None else torch.tensor(self.weights)
+        return pi.log().to(like)
 
     @property
     def mean(self) -> Tensor:
-        return torch.stack([c.mu for c in self.components]).mean(0)
+        mus = torch.stack([c.mu for c in self.components])  # (M, B, D)
+        if self.weights is None:
+            return mus.mean(0)
+        return (self._log_pi(mus).exp()[:, None, None] * mus).sum(0)
 
     def rsample(self, samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
         draws = torch.stack([c.rsample(samples, generator) for c in self.components])  # (M, S, B, D)
         M, S, B, _ = draws.shape
         device = draws.device
-        pick = torch.randint(M, (S, B), generator=generator, device=device)  # (S, B)
+        if self.weights is None:
+            pick = torch.randint(M, (S, B), generator=generator, device=device)  # (S, B)
+        else:
+            pi = torch.tensor(self.weights, device=device)
+            pick = torch.multinomial(pi, S * B, replacement=True, generator=generator).reshape(S, B)
         return draws.gather(0, pick[None, :, :, None].expand(1, S, B, draws.shape[-1]))[0]
 
     def log_prob(self, z: Tensor) -> Tensor:
-        """:math:`\\log \\frac1M \\sum_m q_m(z)`, shape (S, B), by ``logsumexp``."""
+        """:math:`\\log \\sum_m \\pi_m q_m(z)`, shape (S, B), by ``logsumexp``."""
         per = torch.stack([c.log_prob(z) for c in self.components])  # (M, S, B)
-        return torch.logsumexp(per, 0) - math.log(len(self.components))
+        if self.weights is None:
+            return torch.logsumexp(per, 0) - math.log(len(self.components))
+        return torch.logsumexp(per + self._log_pi(per)[:, None, None], 0)
 
 
 Posterior = Gaussian | Mixture

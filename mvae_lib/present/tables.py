@@ -116,25 +116,30 @@ def table3_cells(results: Results, rows=TABLE3_ROWS) -> list[tuple[Row3, dict[st
             for row in rows if any((row.name, row.fill, m) in summary for m in TABLE3_METRICS)]
 
 
+def _digits(metric: str) -> int:
+    """Decimals a Table 3 column is shown with: nats and effective sample sizes to 0.1."""
+    return 1 if metric.startswith(("ll_", "ess_")) else 3
+
+
 def _value(cell: dict | None, digits: int) -> str:
     return "–" if cell is None else f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
 
 
 def format_table3(results: Results, rows=TABLE3_ROWS) -> str:
     """Table 3 as plain text (command line)."""
-    cols = ["lrap_both", "lrap_image", "gen_ap", "coherence", "ll_joint", "ll_cond"]
-    digits = {"ll_joint": 1, "ll_cond": 1}
+    cols = ["lrap_both", "lrap_image", "gen_ap", "coherence", "ll_joint", "ess_joint", "ll_cond", "ess_cond"]
     head = f"{'model, tags given by':<16}" + "".join(f"{TABLE3_METRICS[c][0]:>19}" for c in cols)
     codes = "sampled z" if results.encoding == "sample" else "posterior means"
     lines = ["", f"Table 3 ({results.dataset}, {codes}; mean +- std over splits; the image without its tags)",
              head]
     for row, cells in table3_cells(results, rows):
         lines.append(f"{row.label:<16}" + "".join(
-            f"{_value(cells.get(c), digits.get(c, 3)).replace('±', '+-'):>19}" for c in cols))
+            f"{_value(cells.get(c), _digits(c)).replace('±', '+-'):>19}" for c in cols))
     n = max((c["n_splits"] for _, cells in table3_cells(results, rows) for c in cells.values()), default=0)
     lines += ["", f"{n} splits. x only: the tags missing at test (filled in, or the model's own q(z|x)); "
               "the probe is fitted on training codes of x and w.",
-              "log-likelihoods: nats per test example (importance-weighted, see mvae_lib.iwae)."]
+              "log-likelihoods: nats per test example, importance-weighted (log p(x, w) a stochastic lower bound, "
+              "log p(w | x) of either sign; see mvae_lib.iwae); ESS: median effective sample size of the weights."]
     return "\n".join(lines)
 
 
@@ -150,5 +155,5 @@ def markdown_table3(results: Results, rows=TABLE3_ROWS, metrics=None, per_model:
     for row, cells in table3_cells(results, rows):
         fill = "" if per_model else ("its own $q(z \\mid x)$ | " if row.fill == OWN else f"{row.fill} | ")
         lines.append(f"| {row.name} | {fill}" + " | ".join(
-            _value(cells.get(m), 1 if m.startswith("ll_") else 3) for m in metrics) + " |")
+            _value(cells.get(m), _digits(m)) for m in metrics) + " |")
     return captioned("\n".join(lines), caption, name)
