@@ -101,3 +101,18 @@ def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
     assert "Table 3 (mnist-halves" in out and all(row.label in out for row in TABLE3_ROWS)
     blob = json.loads((tmp_path / "table3-mnist-halves-tiny-sample.json").read_text())
     assert {r["model"] for r in blob["rows"]} == {row.model for row in TABLE3_ROWS}
+
+
+def test_cli_all_tables_print_each_table_once(tmp_path, capsys):
+    """--table all: Tables 1, 2 and 3 each once (Table 3 once, not also as an empty heading of the first)."""
+    import json
+
+    from mvae_lib.cli import main
+
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 3},
+                                  "train": {"epochs": 1, "batch_size": 500}}))
+    assert main(["reproduce", "--table", "all", "--splits", "1", "--preset", str(preset), "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert [out.count(f"\nTable {t} (mnist-halves") for t in (1, 2, 3)] == [1, 1, 1]
