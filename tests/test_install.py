@@ -2,6 +2,7 @@
 MVAE without Jupyter Book (or anything else of the book) installed."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -31,12 +32,17 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_pip_install_in_a_fresh_venv_trains_and_probes_without_the_book(tmp_path):
+    # build from a copy: pip's setuptools build writes build/ beside the sources, and tests write
+    # only to temporary folders
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "_build", "build", "mvae_runs", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     # the torch pin of requirements.txt: an unpinned torch would pull a multi-GB CUDA build
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              str(ROOT), "torch==2.13.0"], capture_output=True, text=True, timeout=900)
+                              str(src), "torch==2.13.0"], capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stderr[-3000:]
     run = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
