@@ -87,7 +87,8 @@ def test_cli_bad_table_or_model_gets_one_line(argv, message, capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
+def _reproduce(tmp_path, table: str) -> int:
+    """``python -m mvae_lib reproduce --table TABLE`` on split 0 with a tiny preset, into ``tmp_path``."""
     import json
 
     from mvae_lib.cli import main
@@ -95,8 +96,14 @@ def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
     preset = tmp_path / "tiny.json"
     preset.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 3},
                                   "train": {"epochs": 1, "batch_size": 500}}))
-    assert main(["reproduce", "--table", "3", "--splits", "1", "--preset", str(preset), "--out", str(tmp_path),
-                 "--quiet"]) == 0
+    return main(["reproduce", "--table", table, "--splits", "1", "--preset", str(preset), "--out", str(tmp_path),
+                 "--quiet"])
+
+
+def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
+    import json
+
+    assert _reproduce(tmp_path, "3") == 0
     out = capsys.readouterr().out
     assert "Table 3 (mnist-halves" in out and all(row.label in out for row in TABLE3_ROWS)
     blob = json.loads((tmp_path / "table3-mnist-halves-tiny-sample.json").read_text())
@@ -105,14 +112,6 @@ def test_cli_prints_table3_and_writes_it(tmp_path, capsys):
 
 def test_cli_all_tables_print_each_table_once(tmp_path, capsys):
     """--table all: Tables 1, 2 and 3 each once (Table 3 once, not also as an empty heading of the first)."""
-    import json
-
-    from mvae_lib.cli import main
-
-    preset = tmp_path / "tiny.json"
-    preset.write_text(json.dumps({"name": "tiny", "model": {"hidden": [8], "latent": 3},
-                                  "train": {"epochs": 1, "batch_size": 500}}))
-    assert main(["reproduce", "--table", "all", "--splits", "1", "--preset", str(preset), "--out", str(tmp_path),
-                 "--quiet"]) == 0
+    assert _reproduce(tmp_path, "all") == 0
     out = capsys.readouterr().out
     assert [out.count(f"\nTable {t} (mnist-halves") for t in (1, 2, 3)] == [1, 1, 1]
