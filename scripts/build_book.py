@@ -9,7 +9,7 @@ to .ipynb with jupytext; (2) execute each chapter in place with papermill, passi
 parameters below to its cell tagged ``parameters`` (a failing cell stops the build and
 names the chapter); (3) build HTML from the executed notebooks with
 ``jupyter-book build -W -n --keep-going`` (warnings and broken references are errors).
-The HTML lands in _build/html. Chapters share trained models through --runs-dir, so a
+The HTML lands in _build/html (``--build-dir`` moves everything elsewhere). Chapters share trained models through --runs-dir, so a
 model is trained once per setting and split and reused across chapters and builds.
 
 As it goes, the build writes ``book/build_report.json`` beside the executed chapters: the
@@ -170,13 +170,18 @@ def main(argv=None) -> int:
     parser.add_argument("--splits", type=int, default=None, help="splits to use (default: 5; 2 with --quick)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's; 5 with --quick)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--runs-dir", default=str(BUILD / "mvae_runs"),
-                        help="saved runs shared by the chapters (default: _build/mvae_runs)")
+    parser.add_argument("--build-dir", default=str(BUILD),
+                        help="where the executed sources, the HTML and (by default) the runs go (default: _build; "
+                             "the tests build into a temporary folder so that a reader's book is left alone)")
+    parser.add_argument("--runs-dir", default=None,
+                        help="saved runs shared by the chapters (default: BUILD_DIR/mvae_runs)")
     parser.add_argument("--skip-execute", action="store_true", help="render the last executed copies again")
     args = parser.parse_args(argv)
-    src = BUILD / "src"
+    build = Path(args.build_dir).resolve()
+    runs_dir = Path(args.runs_dir) if args.runs_dir else build / "mvae_runs"
+    src = build / "src"
     parameters = {"quick": args.quick, "dataset": args.dataset, "data_root": args.data_root,
-                  "device": args.device, "runs_dir": str(Path(args.runs_dir).resolve()),
+                  "device": args.device, "runs_dir": str(runs_dir.resolve()),
                   "splits": args.splits, "epochs": args.epochs}
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -187,14 +192,14 @@ def main(argv=None) -> int:
                   "machine": machine(args.device)}
         execute(src, parameters, timings, record)
     t_html = time.perf_counter()
-    cmd = ["jupyter-book", "build", str(src), "--path-output", str(BUILD / "book"), "-W", "-n", "--keep-going"]
+    cmd = ["jupyter-book", "build", str(src), "--path-output", str(build / "book"), "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)
     result = subprocess.run(cmd)
-    html = BUILD / "html"
+    html = build / "html"
     if result.returncode == 0:
         if html.exists():
             shutil.rmtree(html)
-        shutil.copytree(BUILD / "book/_build/html", html)
+        shutil.copytree(build / "book/_build/html", html)
         offer_notebooks(html)
     total = time.perf_counter() - start
     for chapter, seconds in timings.items():

@@ -3,7 +3,8 @@ work offline in a real browser: every chapter loads, the maths is rendered by th
 MathJax, no image is broken, every interactive figure is drawn with its data, no page
 requests anything from outside the book's folder and none logs a JavaScript error. Every chapter says which build made it, every exercise has
 a solution, equation numbers carry the chapter's number, no page prints a Python repr where
-a table belongs, and the build report lists every chapter. Screenshots go under _build/."""
+a table belongs, and the build report lists every chapter. The tests build into a temporary
+folder (screenshots go there too) and leave a reader's ``_build/`` as they found it."""
 from __future__ import annotations
 
 import html
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
+READERS_BUILD = ROOT / "_build"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", "--virtual-time-budget=30000"]
@@ -118,14 +119,33 @@ def output_areas(page: str) -> list[str]:
     return [html.unescape(re.sub(r"<[^>]+>", "", a)) for a in areas]
 
 
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time (empty if none)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()} if folder.exists() else {}
+
+
+READERS_BOOK: dict[str, dict] = {}
+
+
 @pytest.fixture(scope="module")
-def built_book():
-    """Build the book in quick mode as the tests and CI do (``--quick``); fail on any warning."""
-    result = subprocess.run([sys.executable, "scripts/build_book.py", "--quick"], cwd=ROOT,
-                            capture_output=True, text=True)
+def built_book(tmp_path_factory):
+    """Build the book in quick mode as the tests and CI do (``--quick``), into a temporary
+    folder; fail on any warning."""
+    build = tmp_path_factory.mktemp("book")
+    READERS_BOOK["before"] = snapshot(READERS_BUILD / "html")
+    result = subprocess.run([sys.executable, "scripts/build_book.py", "--quick", "--build-dir", str(build)],
+                            cwd=ROOT, capture_output=True, text=True)
+    READERS_BOOK["after"] = snapshot(READERS_BUILD / "html")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
     assert "quick build" in result.stdout
-    return HTML
+    return build / "html"
+
+
+def test_the_build_leaves_the_readers_book_alone(built_book):
+    """A reader who runs the tests after building the full book still has the full book."""
+    assert built_book.parent != READERS_BUILD
+    assert READERS_BOOK["after"] == READERS_BOOK["before"], "the tests' build changed _build/html"
 
 
 def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
@@ -168,7 +188,7 @@ def test_every_exercise_has_a_solution_in_the_sources():
 @pytest.mark.slow
 def test_every_chapter_was_executed_without_errors(built_book):
     for chapter in chapters():
-        nb = ROOT / "_build" / "src" / f"{chapter}.ipynb"
+        nb = built_book.parent / "src" / f"{chapter}.ipynb"
         if not nb.exists():  # a plain Markdown page (the bibliography)
             continue
         cells = json.loads(nb.read_text())["cells"]
@@ -314,7 +334,7 @@ def test_pages_render_offline_in_chromium(built_book):
         if chapter.endswith(("table1", "table2", "latent_spaces")) and not check["images"]:
             problems.append(f"{chapter}: expected figures, found none")
     assert not problems, "\n".join(problems)
-    shots = ROOT / "_build" / "screenshots"
+    shots = built_book.parent / "screenshots"
     shots.mkdir(exist_ok=True)
     for name in ("vae", "table1", "table2", "discussion", "build_report"):
         with tempfile.TemporaryDirectory() as profile:
