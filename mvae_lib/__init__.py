@@ -13,6 +13,7 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.train`       Adam on mini-batches, seeded, with a divergence check
 - :mod:`mvae_lib.crossmodal`  codes, and a missing modality: fill strategies, generation, coherence
 - :mod:`mvae_lib.evaluate`    the logistic-regression probe, LRAP and macro AP
+- :mod:`mvae_lib.code_noise`  how much of a sampled code is noise, and the KL's bound on it
 - :mod:`mvae_lib.settings`    the paper's settings 1-4 and the rows of Tables 1-2
 - :mod:`mvae_lib.runs`        one saved run: train, score, save, load
 - :mod:`mvae_lib.runner`      the one runner: jobs over worker processes, devices, threads
