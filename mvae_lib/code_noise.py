@@ -34,10 +34,10 @@ class CodeNoise:
     (:func:`mvae_lib.objectives.kl_standard_normal`) per coordinate.
     """
 
-    mean: np.ndarray  # E_n[mu_k]
-    signal: np.ndarray  # Var_n[mu_k]
-    noise: np.ndarray  # E_n[sigma_k^2]
-    log_noise: np.ndarray  # E_n[log sigma_k^2]
+    mean: np.ndarray  #: E_n[mu_k]
+    signal: np.ndarray  #: Var_n[mu_k]
+    noise: np.ndarray  #: E_n[sigma_k^2]
+    log_noise: np.ndarray  #: E_n[log sigma_k^2]
 
     @property
     def total(self) -> np.ndarray:
