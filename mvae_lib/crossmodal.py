@@ -17,7 +17,7 @@ both modalities (``FILLS``):
   missing, and each round feeds the encoder an input more like those it was trained on.
   ``REFILL_ROUNDS = 3``: the book measures how much :math:`w^{(r)}` still moves per round
   and scores the image-only codes after 0, 1, 3 and 10 rounds on every split
-  (:func:`refill_scores`; the chapter "Filling in the missing tags").
+  (:func:`refill_scores`; the chapter "Filling in the missing tags", ``book/fill.md``).
 
 None of them reads the true :math:`w`. Models with an encoder for the image alone
 (JMVAE-kl, PoE, MMVAE, MoPoE) need no fill: :math:`q(z|x)` is given the image alone.
@@ -258,8 +258,8 @@ def refill_scores(model: LatentModel, split, rounds=ROUNDS_CHECKED, encoding: st
     input and the same seeds, so that ``r = REFILL_ROUNDS`` gives Table 3's "refill" cell and
     ``r = 0`` (:math:`w^{(0)} = 0`, no round) its "zeros" cell. No training: one fit of the
     probe, ``max(rounds)`` refill rounds (one chain, read at every ``r``) and ``len(rounds)``
-    encodings of the test set. The chapter "Filling in the missing tags" chooses
-    ``REFILL_ROUNDS`` from these scores.
+    encodings of the test set. The chapter "Filling in the missing tags" (``book/fill.md``)
+    chooses ``REFILL_ROUNDS`` from these scores.
     """
     rounds = sorted(set(rounds))
     if not rounds or any(not isinstance(r, int) or r < 0 for r in rounds):
@@ -283,7 +283,7 @@ def refill_scores(model: LatentModel, split, rounds=ROUNDS_CHECKED, encoding: st
 
 
 def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "sample") -> dict[int, dict[str, float]]:
-    """:func:`refill_scores` of a saved run (:class:`mvae_lib.runs.Run`) on its ``split``, computed
+    """:func:`refill_scores` of a saved run (:class:`mvae_lib.Run`) on its ``split``, computed
     once and kept beside the run (:func:`mvae_lib.runcache.save_scores`: tied to its weights,
     so a retrained run is scored again)."""
     from . import runcache
