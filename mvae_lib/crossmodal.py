@@ -15,7 +15,9 @@ both modalities (``FILLS``):
   :math:`w^{(r+1)} = \mathbb E[w \mid z = \mu(x, w^{(r)})]`, the decoder's tag
   probabilities at the posterior mean. The model is generative, so it can fill in what is
   missing, and each round feeds the encoder an input more like those it was trained on.
-  ``REFILL_ROUNDS = 3``: the book measures how much :math:`w^{(r)}` still moves per round.
+  ``REFILL_ROUNDS = 3``: the book measures how much :math:`w^{(r)}` still moves per round
+  and scores the image-only codes after 0, 1, 3 and 10 rounds on every split
+  (:func:`refill_scores`; the chapter "Filling in the missing tags", ``book/fill.md``).
 
 None of them reads the true :math:`w`. Models with an encoder for the image alone
 (JMVAE-kl, PoE, MMVAE, MoPoE) need no fill: :math:`q(z|x)` is given the image alone.
@@ -104,22 +106,23 @@ class MissingView:
 
     ``fill=None`` uses the model's own posterior given the observed modalities (JMVAE-kl,
     PoE, MMVAE, MoPoE); a fill strategy completes the input for a joint encoder (MAE, MVAE).
+    ``rounds``: the refill rounds of the ``"refill"`` fill (:func:`fill`).
     """
 
     def __init__(self, model: LatentModel, fill_strategy: str | None, mean: np.ndarray | None = None,
-                 missing: str = "w"):
+                 missing: str = "w", rounds: int = REFILL_ROUNDS):
         observed = [m for m in model.modalities if m != missing]
         if fill_strategy is None and not (isinstance(model, VariationalModel) and model.can_condition_on(observed)):
             raise ValueError(f"{type(model).__name__} has only a joint encoder: give it a fill strategy "
                              f"({list(FILLS)})")
-        self.model, self.fill, self.missing = model, fill_strategy, missing
+        self.model, self.fill, self.missing, self.rounds = model, fill_strategy, missing, rounds
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
 
     def observed(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {m: t for m, t in inputs.items() if m != self.missing}
 
     def completed(self, inputs, generator=None) -> dict[str, Tensor]:
-        return fill(self.model, self.observed(inputs), self.fill, self.mean, self.missing, generator)
+        return fill(self.model, self.observed(inputs), self.fill, self.mean, self.missing, generator, self.rounds)
 
     def code(self, inputs, mode="sample", generator=None) -> Tensor:
         if self.fill is None:
@@ -237,6 +240,61 @@ def log_likelihoods(model: LatentModel, view: MissingView, inputs: Mapping[str, 
     if per_example:
         return out
     return {k: float(np.median(v) if k.startswith("ess") else v.mean()) for k, v in out.items()}
+
+
+
+#: The refill rounds the book scores (:func:`refill_scores`): none (the zeros fill), one, ours, many.
+ROUNDS_CHECKED = tuple(sorted({0, 1, REFILL_ROUNDS, 10 if REFILL_ROUNDS < 10 else 3 * REFILL_ROUNDS}))
+
+
+@torch.no_grad()
+def refill_scores(model: LatentModel, split, rounds=ROUNDS_CHECKED, encoding: str = "sample", seed: int = 1,
+                  missing: str = "w", batch_size: int = 500) -> dict[int, dict[str, float]]:
+    """Image-only scores of a joint encoder after each number of refill rounds in ``rounds``:
+    ``{r: {"lrap": ..., "map": ...}}`` on the test set of ``split``.
+
+    Scored as :func:`evaluate_missing` scores its ``lrap_image`` and ``map_image`` columns: the
+    same probe, fitted on training codes of both modalities, the same codes of the filled
+    input and the same seeds, so that ``r = REFILL_ROUNDS`` gives Table 3's "refill" cell and
+    ``r = 0`` (:math:`w^{(0)} = 0`, no round) its "zeros" cell. No training: one fit of the
+    probe, ``max(rounds)`` refill rounds (one chain, read at every ``r``) and ``len(rounds)``
+    encodings of the test set. The chapter "Filling in the missing tags" (``book/fill.md``)
+    chooses ``REFILL_ROUNDS`` from these scores.
+    """
+    rounds = sorted(set(rounds))
+    if not rounds or any(not isinstance(r, int) or r < 0 for r in rounds):
+        raise ValueError(f"rounds must be non-negative integers; found {rounds}")
+    device = next(model.parameters()).device
+    model.eval()
+    gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
+    z_train = collect(lambda b: model.code(b, encoding, gen(seed)), split.train, device)
+    probe = fit_probe(z_train, split.y_train)
+    g_image = {r: gen(seed + 2) for r in rounds}  # one generator per r, as evaluate_missing has per fill
+    z_image: dict[int, list[Tensor]] = {r: [] for r in rounds}
+    for batch in _batches(split.test, batch_size, device):
+        observed = {m: t for m, t in batch.items() if m != missing}  # w is never read
+        value = torch.zeros(len(batch[missing]), model.modalities[missing].dim, device=device)  # w^(0)
+        for r in range(rounds[-1] + 1):
+            if r in z_image:
+                z_image[r].append(model.code({**observed, missing: value}, encoding, g_image[r]).cpu())
+            if r < rounds[-1]:  # one round of fill(..., "refill")
+                value = decoder_mean(model, missing, model.code({**observed, missing: value}, mode="mean"))
+    return {r: score(split.y_test, probe.decision_function(torch.cat(z).numpy())) for r, z in z_image.items()}
+
+
+def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "sample") -> dict[int, dict[str, float]]:
+    """:func:`refill_scores` of a saved run (:class:`mvae_lib.Run`) on its ``split``, computed
+    once and kept beside the run (:func:`mvae_lib.runcache.save_scores`: tied to its weights,
+    so a retrained run is scored again)."""
+    from . import runcache
+
+    rounds = sorted(set(rounds))
+    spec = {"encoding": encoding, "rounds": rounds, "seed": 1}
+    saved = runcache.load_scores(run.path, "refill_rounds", spec)
+    if not saved:
+        saved = {str(r): v for r, v in refill_scores(run.model(), split, rounds, encoding).items()}
+        runcache.save_scores(run.path, "refill_rounds", spec, saved)
+    return {int(r): v for r, v in saved.items()}
 
 
 _CLASSIFIERS: dict[tuple, LogisticProbe] = {}
