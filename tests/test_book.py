@@ -265,6 +265,33 @@ def test_html_has_no_cdn_and_no_unresolved_glue(built_book):
     assert (built_book / "_static/mathjax/tex-chtml.js").exists()
 
 
+def prose(page: str) -> str:
+    """The text of a rendered page outside code, scripts, styles and maths."""
+    page = re.sub(r"<(script|style|pre|code)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_prose_checker_finds_raw_tex_and_roles():
+    assert re.search(RAW, prose("<p>so $\\log p(x)$ is</p>"))
+    assert re.search(RAW, prose("<p>see {doc}`table3`</p>"))
+    assert not re.search(RAW, prose('<p>fine</p><pre>r"$\\log p$"</pre><span class="math notranslate">\\(\\log\\)</span>'))
+
+
+RAW = r"\$[^$\n]*?\\[a-zA-Z]+[^$\n]*?\$|\{(doc|eq|numref|cite|ref)\}`"  # TeX between dollars, or a role left as text
+
+
+@pytest.mark.slow
+def test_glued_phrases_render_their_maths_and_roles(built_book):
+    """A glued Markdown phrase is parsed as MyST (``{glue:md}`name:myst```): its maths is
+    typeset and its roles are links, not raw text."""
+    problems = []
+    for chapter in chapters():
+        text = prose((built_book / f"{chapter}.html").read_text())
+        problems += [f"{chapter}: {m.group(0)[:60]!r}" for m in re.finditer(RAW, text)]
+    assert not problems, "\n".join(problems)
+
+
 def check_page(page: Path, extra: str = "") -> tuple[dict | None, str]:
     """Open a copy of ``page`` (with ``extra`` HTML at the end of its body) in headless
     Chromium with the probes; return what the page shows, or None and Chromium's last words."""
