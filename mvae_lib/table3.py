@@ -225,9 +225,9 @@ def score_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, 
 
     Only what the saved scores lack is computed: a fill without every score of
     :func:`mvae_lib.crossmodal.evaluate_missing` is scored again (likelihoods included);
-    saved scores that lack only the probe columns (:data:`PROBE_METRICS`, of
-    :data:`PROBES_VERSION`: scores kept before those columns existed) get them from
-    :func:`probe_scores` alone, without estimating the likelihoods again."""
+    saved scores that lack only the probe columns (``PROBE_METRICS`` of this
+    ``PROBES_VERSION``: scores kept before those columns existed) get them from
+    ``probe_scores`` alone, without estimating the likelihoods again."""
     run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
                   progress=progress, options=options)
     spec = scores_spec(encoding, evaluation)

@@ -282,3 +282,14 @@ def test_mean_and_spread_never_wrap_in_markdown():
     assert f"0.890{PM}0.000" in md and " ± " not in md
     text = format_table3(res)
     assert "0.890 +- 0.000" in text and "\u00a0" not in text
+
+
+def test_each_metric_has_its_own_reference_line():
+    from mvae_lib.present.bar_charts import interactive_table3
+
+    cells = {(r.model, r.fill, m): [0.8 - 0.01 * i, 0.79 - 0.01 * i, 0.81]
+             for i, r in enumerate(TABLE3_ROWS) for m in ("gen_ap", "coherence")}
+    cells.update({("MVAE", "zeros", "coherence"): [0.5, 0.52, 0.51]})  # two different lines
+    html = interactive_table3(_results3(cells), ("gen_ap", "coherence")).html()
+    assert html.count("MVAE, zeros: AP of generated w") == 1 and html.count("MVAE, zeros: coherence") == 1
+    assert "mvae-static" in html
