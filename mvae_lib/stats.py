@@ -5,6 +5,10 @@ difference; :func:`compare` judges their mean with a two-sided paired t-test
 (:class:`Comparison`), and :func:`compare_encodings` does the same for one cell read with
 two encodings of its codes. :func:`relation` is the rough reading of two numbers measured on
 one split only, where no test is possible. The chapter "Table 1" explains the rule.
+
+A chapter that runs many tests at once corrects them together: :func:`holm` adjusts a family's
+p-values (Holm's step-down), and :func:`adjust` gives each comparison of a family its adjusted
+p-value, which its verdict then uses (the chapter "Table 3").
 """
 from __future__ import annotations
 
@@ -32,7 +36,12 @@ class Comparison:
     epochs : int or None
         Training epochs of the runs behind both cells (for the sentence; None: unknown).
     metric : str
-        ``"lrap"`` or ``"map"``.
+        ``"lrap"`` or ``"map"`` (or any column of Table 3).
+    p_adjusted : float or None
+        The p-value adjusted for the family of tests it belongs to (:func:`adjust`), which
+        the verdict then uses; None: judged alone, on :attr:`p_value`.
+    family : int or None
+        How many tests that family holds.
     """
 
     a: tuple[str, int]
@@ -40,6 +49,8 @@ class Comparison:
     diffs: tuple[float, ...]
     epochs: int | None = None
     metric: str = "lrap"
+    p_adjusted: float | None = None
+    family: int | None = None
 
     @property
     def n(self) -> int:
@@ -78,13 +89,26 @@ class Comparison:
         return float(2 * student_t.sf(abs(self.mean / self.se), self.n - 1))
 
     @property
+    def p(self) -> float:
+        """The p-value the verdict uses: :attr:`p_adjusted` if the comparison belongs to a
+        corrected family, else :attr:`p_value`."""
+        return self.p_value if self.p_adjusted is None else self.p_adjusted
+
+    @property
     def verdict(self) -> str:
-        """``"above"``, ``"below"``, ``"level with"`` or ``"too few splits to judge"``; see :func:`compare`."""
+        """``"above"``, ``"below"``, ``"level with"`` or ``"too few splits to judge"``; see :func:`compare`
+        (in a corrected family, the test is on the adjusted p-value, :attr:`p`)."""
         if self.n < MIN_SPLITS:
             return VERDICTS[3]
-        if self.p_value < ALPHA:
+        if self.p < ALPHA:
             return "above" if self.mean > 0 else "below"
         return "level with"
+
+    def p_text(self) -> str:
+        """``"p = 0.012"``, or ``"Holm-adjusted p = 0.048 (of 56 tests)"`` in a corrected family."""
+        if self.p_adjusted is None:
+            return f"paired t-test p = {self.p_value:.2g}"
+        return f"Holm-adjusted p = {self.p_adjusted:.2g} (family of {self.family} tests)"
 
     def evidence(self) -> str:
         """What the verdict rests on, e.g. ``"5 splits, 20 epochs"``."""
@@ -97,7 +121,7 @@ class Comparison:
             return (f"not judged: {self.evidence()} are too few to judge (at least {MIN_SPLITS} "
                     f"splits needed; mean paired difference {self.mean:+.3f})")
         return (f"**{self.verdict}** (mean paired difference {self.mean:+.3f} ± {self.se:.3f} "
-                f"standard error, paired t-test p = {self.p_value:.2g}; {self.evidence()})")
+                f"standard error, {self.p_text()}; {self.evidence()})")
 
 
 def compare(results: Results, a: tuple[str, int], b: tuple[str, int], epochs: int | None = None,
@@ -157,6 +181,47 @@ def compare_encodings(sampled: Results, mean: Results, cell: tuple[str, int], ep
     model, setting = cell
     both = Results([{**r, "model": f"{r['model']}-mean"} for r in mean.rows] + sampled.rows, sampled.dataset, {})
     return compare(both, (f"{model}-mean", setting), (model, setting), epochs, metric)
+
+
+def holm(p_values) -> list[float]:
+    r"""Holm's step-down adjusted p-values of a family of ``m`` tests, in the order given.
+
+    With the p-values sorted, :math:`p_{(1)} \le \dots \le p_{(m)}`, the adjusted value of
+    the :math:`i`-th is
+
+    .. math:: \tilde p_{(i)} = \max_{j \le i} \min\big(1, (m - j + 1)\, p_{(j)}\big),
+
+    and a test is rejected at level :math:`\alpha` when :math:`\tilde p < \alpha`. That is
+    Holm's procedure (Holm, *A simple sequentially rejective multiple test procedure*, 1979):
+    compare :math:`p_{(1)}` with :math:`\alpha / m`, then :math:`p_{(2)}` with
+    :math:`\alpha / (m - 1)`, ..., and stop at the first that is not below. It keeps the
+    chance of *any* false verdict in the family below :math:`\alpha` whatever the
+    dependence between the tests, and rejects at least what Bonferroni rejects.
+    """
+    p_values = [float(p) for p in p_values]
+    if any(math.isnan(p) or not 0 <= p <= 1 for p in p_values):
+        raise ValueError(f"p-values must lie in [0, 1]; found {p_values}")
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def adjust(comparisons: list[Comparison]) -> list[Comparison]:
+    """The comparisons of one family, each with its Holm-adjusted p-value (:func:`holm`), in
+    the order given. Comparisons on fewer than :data:`MIN_SPLITS` splits are given no verdict
+    whatever the correction, so they are not in the family and come back unchanged."""
+    from dataclasses import replace
+
+    judged = [i for i, c in enumerate(comparisons) if c.n >= MIN_SPLITS]
+    adjusted = holm([comparisons[i].p_value for i in judged])
+    out = list(comparisons)
+    for i, p in zip(judged, adjusted):
+        out[i] = replace(comparisons[i], p_adjusted=p, family=len(judged))
+    return out
 
 
 def relation(a: float, b: float, tol: float = 0.01) -> str:

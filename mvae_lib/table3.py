@@ -16,17 +16,20 @@ parallel worker processes by the one runner (:func:`mvae_lib.runner.run_jobs`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+import torch
 
 from . import runcache
 from .config import Preset
 from .crossmodal import FILLS, evaluate_missing
 from .datasets import check_available, load_split
-from .models import model_names, model_spec
+from .models import VariationalModel, model_names, model_spec
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs, run_threads, torch_threads
 from .runs import Run, get_run, resolve_preset
 from .settings import Row
+from .stats import MIN_SPLITS, Comparison, adjust, compare
 from .tables import run_table
 from .train import pick_device
 
@@ -59,10 +62,17 @@ TABLE3_ROWS = (
     Row3("JMVAE-kl"), Row3("PoE"), Row3("MMVAE"), Row3("MoPoE"),
 )
 TABLE3_METRICS = {  # column: (heading, what it measures)
-    "lrap_both": ("LRAP, x and w", "the probe on codes of the image and its tags"),
+    "lrap_both": ("LRAP, x and w", "the probe on codes of the image and its tags (for a mixture, a draw of "
+                  "its posterior: a code of one expert or subset)"),
+    "lrap_joint": ("LRAP, x and w, one code", "the probe on codes that combine both modalities (for a "
+                   "mixture, joint_code; for every other model its codes of both)"),
     "lrap_image": ("LRAP, x only", "the probe on codes of the image alone"),
+    "lrap_image_fit": ("LRAP, x only, x-only probe", "a probe fitted on training codes of the image alone, "
+                       "on test codes of the image alone"),
     "map_both": ("macro AP, x and w", ""),
+    "map_joint": ("macro AP, x and w, one code", ""),
     "map_image": ("macro AP, x only", ""),
+    "map_image_fit": ("macro AP, x only, x-only probe", ""),
     "gen_ap": ("AP of generated w", "the generated tag probabilities against the true tags"),
     "coherence": ("coherence", "a classifier trained on real w, applied to generated w"),
     "ll_joint": ("log p(x, w)", "nats per test example; importance-weighted bound, a stochastic lower bound "
@@ -73,6 +83,16 @@ TABLE3_METRICS = {  # column: (heading, what it measures)
     "ess_cond": ("ESS, log p(w | x)", "median effective sample size of its weights (the smaller of those of "
                  "p(x, w) and p(x))"),
 }
+#: The scores of :func:`mvae_lib.crossmodal.evaluate_missing` every row has, and those of a
+#: generative model besides: a saved row lacking one is scored again.
+BASE_METRICS = ("lrap_both", "map_both", "lrap_image", "map_image", "gen_ap", "coherence")
+LL_METRICS = ("ll_joint", "ll_cond", "ess_joint", "ess_cond")
+#: The probe columns of :func:`probe_scores`, added to saved scores that lack them without
+#: scoring the rest again (the likelihoods cost most of a run's scoring).
+PROBE_METRICS = ("lrap_image_fit", "map_image_fit", "lrap_joint", "map_joint")
+#: Version of :func:`probe_scores`, kept in the saved scores: probe columns of another
+#: version are computed again (and only they).
+PROBES_VERSION = 1
 #: Version of the log-likelihood estimators: part of the key of saved scores, so that scores
 #: kept by an older estimator (a difference of two independent bounds, no ESS) are recomputed.
 LL_ESTIMATOR = 2
@@ -144,23 +164,94 @@ def saved_scores(run: Run, encoding: str = "sample", evaluation: EvalConfig = Ev
     return runcache.load_scores(run.path, "table3", scores_spec(encoding, evaluation))
 
 
+def probe_scores(model, split, fills: list[str | None], encoding: str = "sample", seed: int = 1,
+                 missing: str = "w") -> dict[str | None, dict[str, float]]:
+    """The probe columns that :func:`mvae_lib.crossmodal.evaluate_missing` does not compute, for
+    each way in ``fills`` of seeing an image without its tags (None: the model's own posterior):
+
+    - ``lrap_image_fit`` / ``map_image_fit``: a probe fitted on *training* codes of the image
+      alone (seen the same way as the test images), scored on the test codes of the image
+      alone that ``evaluate_missing`` scores (the same seed): the two columns differ only by
+      the probe. It asks how much label information an image-only code holds, not whether it
+      lies where codes of complete pairs lie;
+    - ``lrap_joint`` / ``map_joint`` (models with a ``joint_code``, the mixtures): the probe
+      fitted on training codes that combine both modalities and scored on such test codes
+      (:meth:`mvae_lib.MoPoE.joint_code`, :meth:`mvae_lib.MMVAE.joint_code`). A draw of a
+      mixture's posterior reads one expert or subset only, so its column ``lrap_both`` is
+      not a code of both modalities. For other models :func:`score_run` repeats ``lrap_both``.
+    """
+    from .crossmodal import MissingView, collect
+    from .evaluate import fit_probe, score
+
+    device = next(model.parameters()).device
+    model.eval()
+    mean = split.train[missing].mean(0)
+    gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
+    out = {}
+    for fill_strategy in fills:
+        view = MissingView(model, fill_strategy, mean, missing)
+        g_train, g_test = gen(seed + 10), gen(seed + 2)  # seed + 2: evaluate_missing's test codes
+        z_train = collect(lambda b: view.code(b, encoding, g_train), split.train, device)
+        z_test = collect(lambda b: view.code(b, encoding, g_test), split.test, device)
+        s = score(split.y_test, fit_probe(z_train, split.y_train).decision_function(z_test))
+        out[fill_strategy] = {"lrap_image_fit": s["lrap"], "map_image_fit": s["map"]}
+    joint = getattr(model, "joint_code", None)
+    if joint is not None:
+        g_train, g_test = gen(seed + 11), gen(seed + 12)
+        z_train = collect(lambda b: joint(b, encoding, g_train), split.train, device)
+        z_test = collect(lambda b: joint(b, encoding, g_test), split.test, device)
+        s = score(split.y_test, fit_probe(z_train, split.y_train).decision_function(z_test))
+        for scores in out.values():
+            scores.update(lrap_joint=s["lrap"], map_joint=s["map"])
+    return out
+
+
+def _missing_scores(saved: dict, keys: list[str], model: str) -> tuple[list[str], list[str]]:
+    """The keys (fills) of ``saved`` that lack a score of :func:`evaluate_missing`, and those
+    that lack a probe column of this :data:`PROBES_VERSION`."""
+    required = BASE_METRICS + (LL_METRICS if issubclass(model_spec(model).cls, VariationalModel) else ())
+    base = [k for k in keys if not set(required) <= set(saved.get(k, {}))]
+    probes = keys if saved.get("probes_version") != PROBES_VERSION else \
+        [k for k in keys if not set(PROBE_METRICS) <= set(saved.get(k, {}))]
+    return base, probes
+
+
 def score_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, fills: list[str | None],
               options: dict | None = None, encoding: str = "sample", evaluation: EvalConfig = EvalConfig(),
               device=None, data_root=None, progress: bool = False) -> dict:
     """Table 3's scores of one model on one split, ``{fill: {metric: value}}`` (fill None: own
     encoder), from its saved run (trained first if it is not saved yet), kept beside it
-    (:func:`mvae_lib.runcache.save_scores`, tied to the run's weights)."""
+    (:func:`mvae_lib.runcache.save_scores`, tied to the run's weights).
+
+    Only what the saved scores lack is computed: a fill without every score of
+    :func:`mvae_lib.crossmodal.evaluate_missing` is scored again (likelihoods included);
+    saved scores that lack only the probe columns (``PROBE_METRICS`` of this
+    ``PROBES_VERSION``: scores kept before those columns existed) get them from
+    ``probe_scores`` alone, without estimating the likelihoods again."""
     run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
                   progress=progress, options=options)
     spec = scores_spec(encoding, evaluation)
     keys = [OWN if f is None else f for f in fills]
     saved = runcache.load_scores(run.path, "table3", spec)
-    if not all(k in saved for k in keys):
+    need_base, need_probes = _missing_scores(saved, keys, model)
+    if need_base or need_probes:
         device = pick_device(device)
+        fill_of = {OWN if f is None else f: f for f in fills}
         with torch_threads(run_threads(preset) if device.type == "cpu" else None):
-            scores = evaluate_missing(run.model(device), load_split(dataset, split, data_root), fills, encoding,
-                                      K=evaluation.K, n_ll=evaluation.n_ll, samples=evaluation.samples)
-        saved.update({OWN if f is None else f: v for f, v in scores.items()})
+            net, data = run.model(device), load_split(dataset, split, data_root)
+            if need_base:
+                scores = evaluate_missing(net, data, [fill_of[k] for k in need_base], encoding, K=evaluation.K,
+                                          n_ll=evaluation.n_ll, samples=evaluation.samples)
+                for f, v in scores.items():
+                    key = OWN if f is None else f
+                    saved[key] = {**saved.get(key, {}), **v}
+            if need_probes:
+                for f, v in probe_scores(net, data, [fill_of[k] for k in need_probes], encoding).items():
+                    key = OWN if f is None else f
+                    if "lrap_joint" not in v:  # its codes of both are already one code of both
+                        v = {**v, "lrap_joint": saved[key]["lrap_both"], "map_joint": saved[key]["map_both"]}
+                    saved[key] = {**saved[key], **v}
+                saved["probes_version"] = PROBES_VERSION
         runcache.save_scores(run.path, "table3", spec, saved)
     return {k: saved[k] for k in keys}
 
@@ -207,6 +298,207 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
             for metric, value in scores[(k, row.model, row.options)][row.fill].items()]
     timing = {**trained.timing_s, "score": time.perf_counter() - start}  # scoring: wall time
     return Results(tidy, dataset, timing, encoding, trained.trained)
+
+
+# --------------------------------------------------------------------------- verdicts
+#: The columns the chapter judges besides the likelihoods, and the likelihoods.
+VERDICT_METRICS = ("lrap_both", "lrap_joint", "lrap_image", "lrap_image_fit", "gen_ap", "coherence")
+LL_VERDICT_METRICS = ("ll_joint", "ll_cond")
+#: Columns that belong to a model, not to how it sees an image alone: one row per model.
+MODEL_METRICS = ("lrap_both", "lrap_joint", "map_both", "map_joint", *LL_METRICS)
+REFERENCE = Row3("MVAE", "zeros")  # the paper's setting 4
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One comparison of Table 3's verdicts: ``row`` minus ``other`` in column ``metric``.
+
+    ``kind`` is ``"reference"`` (a row against the MVAE with zeros), ``"best"`` (the highest
+    row against the runner-up) or ``"ll"`` (a model's likelihood against the highest).
+    ``in_family``: whether the test is run, i.e. counted in the Holm family (a likelihood
+    difference within the resolution of the estimates is not tested at all).
+    """
+
+    kind: str
+    metric: str
+    row: Row3
+    other: Row3
+    comparison: Comparison
+    resolution: float | None = None
+    in_family: bool = True
+
+    @property
+    def verdict(self) -> str:
+        if not self.in_family:
+            return "not resolved: below the resolution"
+        return self.comparison.verdict
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the verdict tells the two apart (above or below after the correction)."""
+        return self.in_family and self.verdict in ("above", "below")
+
+
+@dataclass(frozen=True)
+class Table3Verdicts:
+    """Every verdict of the chapter "Table 3", corrected together (:func:`table3_verdicts`)."""
+
+    judged: tuple[Judged, ...]
+    family: int  # tests in the Holm family
+    splits: int
+
+    def of(self, kind: str, metric: str | None = None) -> list[Judged]:
+        return [j for j in self.judged if j.kind == kind and (metric is None or j.metric == metric)]
+
+    def best(self, metric: str) -> Judged:
+        """The highest row of ``metric`` against its runner-up (for a likelihood: the runner-up
+        against the highest, with the sign turned so that ``row`` is the highest)."""
+        return next(j for j in self.judged if j.kind == "best" and j.metric == metric)
+
+
+def _has(results: Results, row: Row3, metric: str) -> bool:
+    return any((r["model"], r["setting"], r["metric"]) == (row.name, row.fill, metric) for r in results.rows)
+
+
+def judged_rows(results: Results, metric: str, rows=TABLE3_ROWS) -> list[Row3]:
+    """The rows judged in column ``metric``: those scored on it, one per model (its first row) in
+    a column that belongs to the model (:data:`MODEL_METRICS`), where its fills repeat one value."""
+    have = [r for r in rows if _has(results, r, metric)]
+    if metric not in MODEL_METRICS:
+        return have
+    first = {}
+    for r in have:
+        first.setdefault(r.name, r)
+    return list(first.values())
+
+
+def table3_verdicts(results: Results, resolutions: dict[str, float], epochs: int | None = None,
+                    rows=TABLE3_ROWS) -> Table3Verdicts:
+    """Every verdict of Table 3's chapter, as one family corrected with Holm's step-down.
+
+    - For each column of :data:`VERDICT_METRICS`: every row against the MVAE with zeros
+      (:data:`REFERENCE`, the paper's setting 4), and the highest row against the runner-up
+      (a row is named the best only if that difference is resolved);
+    - for each log-likelihood (:data:`LL_VERDICT_METRICS`): every model against the highest,
+      tested only where the difference exceeds ``resolutions[metric]`` (the settling check of
+      :mod:`mvae_lib.settling`); the highest is named only if the runner-up is resolved below it.
+
+    Each test is :func:`mvae_lib.stats.compare`'s paired t-test; all of them form one family,
+    and every p-value is adjusted over it (:func:`mvae_lib.stats.adjust`): the chance of any
+    false verdict on the page stays below 5%. A pair compared twice (the best and the runner-up
+    may be a row and the reference; a model's "one code" column repeats its "x and w" column
+    where its codes of both are one code) is tested once. Fewer than 3 splits: no verdict.
+    """
+    raw: list[Judged] = []
+
+    def cmp(metric, a: Row3, b: Row3) -> Comparison:
+        return compare(results, (a.name, a.fill), (b.name, b.fill), epochs, metric)
+
+    def ordered(metric):
+        return sorted(judged_rows(results, metric, rows),
+                      key=lambda r: -results.cell(r.name, r.fill, metric)["mean"])
+
+    for metric in VERDICT_METRICS:
+        cands = judged_rows(results, metric, rows)
+        if len(cands) < 2:
+            continue
+        ref = next((r for r in cands if r.model == REFERENCE.model and
+                    (metric in MODEL_METRICS or r.fill == REFERENCE.fill)), None)
+        for r in cands:
+            if ref is not None and r != ref:
+                raw.append(Judged("reference", metric, r, ref, cmp(metric, r, ref)))
+        top = ordered(metric)
+        raw.append(Judged("best", metric, top[0], top[1], cmp(metric, top[0], top[1])))
+    for metric in LL_VERDICT_METRICS:
+        top = ordered(metric)
+        if len(top) < 2:
+            continue
+        res = resolutions[metric]
+        for r in top[1:]:
+            c = cmp(metric, r, top[0])
+            raw.append(Judged("ll", metric, r, top[0], c, res, abs(c.mean) > res))
+        runner = raw[-(len(top) - 1)]  # the runner-up against the highest
+        c = cmp(metric, top[0], top[1])
+        raw.append(Judged("best", metric, top[0], top[1], c, res, runner.in_family))
+
+    # one test per pair of cells, whichever way round it was asked; and one for two columns
+    # that hold the same numbers for a pair (a model's one code of both is its code of both)
+    def pair(j):
+        a, b = (j.row.name, j.row.fill), (j.other.name, j.other.fill)
+        diffs = j.comparison.diffs if a < b else tuple(-d for d in j.comparison.diffs)
+        key = j.metric if j.metric not in ("lrap_both", "lrap_joint") else "lrap_both/joint"
+        return key, min(a, b), max(a, b), tuple(round(d, 12) for d in diffs)
+
+    tested: dict[tuple, Comparison] = {}
+    for j in raw:
+        if j.in_family:
+            tested.setdefault(pair(j), j.comparison)
+    keys = list(tested)
+    adjusted = dict(zip(keys, adjust([tested[k] for k in keys])))
+    judged = []
+    for j in raw:
+        if j.in_family:
+            a = adjusted[pair(j)]
+            c = replace(j.comparison, p_adjusted=a.p_adjusted, family=a.family)
+            j = replace(j, comparison=c)
+        judged.append(j)
+    family = sum(c.n >= MIN_SPLITS for c in tested.values())
+    n = max((j.comparison.n for j in judged), default=0)
+    return Table3Verdicts(tuple(judged), family, n)
+
+
+# --------------------------------------------------------------------------- fairness
+def training_facts(model) -> dict:
+    """What one training step of ``model`` costs and estimates, read off the model itself:
+    the draws of z per example and step, and the estimator choices (for the chapter's
+    fairness box). Every model here has Gaussian encoders (experts) and decoders of the
+    paper, reparameterised gradients, and the same networks per encoder and decoder."""
+    from .models import JMVAE, MMVAE, MVAE, MoPoE, PoEMVAE
+    from .models.paper import MAE
+
+    M = len(model.modalities)
+    if isinstance(model, MMVAE):
+        return {"samples": model.K * M, "objective": (
+            f"stratified importance-weighted bound: K = {model.K} draws from each of the {M} experts; "
+            "plain reparameterised gradient (no DReG); Gaussian experts (Shi et al.: Laplace)")}
+    if isinstance(model, MoPoE):
+        n = len(model.subsets)
+        return {"samples": n, "objective": (
+            f"average of the ELBOs of all {n} non-empty subsets, one draw each; products without "
+            "a prior expert; Gaussian experts")}
+    if isinstance(model, PoEMVAE):
+        n = M + 1
+        return {"samples": n, "objective": (
+            f"sum of {n} ELBOs (x and w, each modality alone), one draw each; product with the "
+            "prior as an expert; Gaussian experts")}
+    if isinstance(model, JMVAE):
+        return {"samples": 1, "objective": (
+            f"the MVAE's ELBO (one draw) minus alpha = {model.alpha:g} times the KLs from the joint "
+            "encoder to each unimodal one (closed form); a joint and a unimodal encoder per modality")}
+    if isinstance(model, MVAE):
+        return {"samples": 1, "objective": "ELBO with one draw (paper eq. 7, L = 1); one joint encoder"}
+    if isinstance(model, MAE):
+        return {"samples": 0, "objective": "reconstruction loss of a deterministic code; one joint encoder"}
+    return {"samples": None, "objective": f"see the docstring of {type(model).__name__}"}
+
+
+def fairness(runs: dict[str, list[Run]]) -> list[dict]:
+    """Per model (``{name: its saved runs, one per split}``): its parameters (the same on every
+    split), the mean and standard deviation over splits of its training time in seconds
+    (``record["timing_s"]["train"]``: the wall clock of the training loop), and
+    :func:`training_facts`."""
+    import statistics
+
+    out = []
+    for name, model_runs in runs.items():
+        params = {r.record["n_params"] for r in model_runs}
+        if len(params) != 1:
+            raise ValueError(f"{name}'s runs differ in size ({sorted(params)} parameters): not one model")
+        train = [r.record["timing_s"]["train"] for r in model_runs]
+        out.append({"model": name, "n_params": params.pop(), "train_s": statistics.fmean(train),
+                    "train_s_std": statistics.stdev(train) if len(train) > 1 else 0.0,
+                    "splits": len(train), **training_facts(model_runs[0].model("cpu"))})
+    return out
 
 
 def generate(model, fill: str, split, inputs, samples: int = 10, seed: int = 0):

@@ -207,3 +207,30 @@ def test_read_build_record(tmp_path):
     assert read_build_record(tmp_path / "none.json") is None
     (tmp_path / "r.json").write_text('{"mode": "quick"}')
     assert read_build_record(tmp_path / "r.json") == {"mode": "quick"}
+
+
+def test_holm_matches_a_hand_computed_example():
+    from mvae_lib.stats import holm
+
+    # sorted: .005 (x4 = .02), .01 (x3 = .03), .03 (x2 = .06), .04 (x1 = .04, raised to .06)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # by hand at 5%: .005 <= .05/4 and .01 <= .05/3 are rejected, .03 > .05/2 stops the procedure
+    assert [p < 0.05 for p in holm([0.01, 0.04, 0.03, 0.005])] == [True, False, False, True]
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+    with pytest.raises(ValueError, match="p-values"):
+        holm([0.1, math.nan])
+
+
+def test_adjusted_verdicts_leave_out_too_few_splits():
+    from mvae_lib.stats import adjust
+
+    base = [0.5, 0.6, 0.4, 0.55, 0.45]
+    r = results({("AE", 1): [b + 0.01 + 0.004 * (-1) ** k for k, b in enumerate(base)], ("VAE", 1): base,
+                 ("MAE", 3): [0.5, 0.6]})
+    gap = compare(r, ("AE", 1), ("VAE", 1))
+    few = compare(r, ("MAE", 3), ("VAE", 1))
+    assert gap.verdict == "above"  # alone: p < .05
+    many = adjust([gap] + [gap] * 9 + [few])
+    assert many[0].family == 10 and many[0].p_adjusted == pytest.approx(min(1, 10 * gap.p_value))
+    assert many[0].verdict == "level with" and "Holm-adjusted" in many[0].describe()
+    assert many[-1] == few  # two splits: outside the family, still no verdict

@@ -115,3 +115,181 @@ def test_cli_all_tables_print_each_table_once(tmp_path, capsys):
     assert _reproduce(tmp_path, "all") == 0
     out = capsys.readouterr().out
     assert [out.count(f"\nTable {t} (mnist-halves") for t in (1, 2, 3)] == [1, 1, 1]
+
+
+# --------------------------------------------------------------------------- joint codes, probes, caching
+def test_joint_codes_of_the_mixtures(tiny_preset):
+    import torch
+
+    from mvae_lib.models import MMVAE, Modality, MoPoE
+    from mvae_lib.posteriors import product_of_experts
+
+    mods = [Modality("x", 5, "gaussian"), Modality("w", 3, "bernoulli")]
+    inputs = {"x": torch.randn(6, 5), "w": torch.bernoulli(torch.full((6, 3), 0.5))}
+    mmvae, mopoe = MMVAE(mods, tiny_preset.model), MoPoE(mods, tiny_preset.model)
+    with torch.no_grad():
+        # MMVAE: the mixture's mean, or the average of one draw from each expert
+        experts = mmvae.experts(inputs)
+        torch.testing.assert_close(mmvae.joint_code(inputs, "mean"), mmvae.posterior(inputs).mean)
+        g = torch.Generator().manual_seed(5)
+        draws = [q.rsample(1, g)[0] for q in experts]
+        torch.testing.assert_close(mmvae.joint_code(inputs, "sample", torch.Generator().manual_seed(5)),
+                                   (draws[0] + draws[1]) / 2)
+        # MoPoE: the product of both experts, never one subset's code
+        q = product_of_experts(mopoe.experts(inputs), prior=False)
+        torch.testing.assert_close(mopoe.joint_code(inputs, "mean"), q.mean)
+        assert not torch.allclose(mopoe.joint_code(inputs, "mean"), mopoe.posterior(inputs).mean)
+        g1, g2 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+        torch.testing.assert_close(mopoe.joint_code(inputs, "sample", g1), q.rsample(1, g2)[0])
+    with pytest.raises(ValueError, match="mode must be"):
+        mopoe.joint_code(inputs, "median")
+
+
+def _score(tmp_path, tiny_preset, model, fills):
+    return t3.score_run("mnist-halves", model, 0, preset=tiny_preset, out_dir=tmp_path, fills=fills,
+                        evaluation=FAST, device="cpu")
+
+
+def test_saved_scores_without_the_probe_columns_get_them_without_new_likelihoods(
+        tmp_path, tiny_preset, small_split, monkeypatch):
+    import json
+
+    monkeypatch.setattr(ex, "load_split", lambda *a, **k: small_split)
+    monkeypatch.setattr(t3, "load_split", lambda *a, **k: small_split)
+    first = _score(tmp_path, tiny_preset, "MMVAE", [None])[OWN]
+    assert set(t3.PROBE_METRICS) | set(t3.BASE_METRICS) | set(t3.LL_METRICS) <= set(first)
+    assert first["lrap_joint"] != first["lrap_both"]  # MMVAE's codes of both are one expert's
+    # scores kept before the probe columns existed: the base scores only, no version
+    (path,) = (tmp_path / "runs/mnist-halves").glob("*.table3-*.json")
+    blob = json.loads(path.read_text())
+    blob["scores"] = {OWN: {k: v for k, v in first.items() if k not in t3.PROBE_METRICS}}
+    path.write_text(json.dumps(blob))
+
+    def no_likelihoods(*a, **k):
+        raise AssertionError("the likelihoods were estimated again")
+
+    monkeypatch.setattr(t3, "evaluate_missing", no_likelihoods)
+    again = _score(tmp_path, tiny_preset, "MMVAE", [None])[OWN]
+    assert again == first  # the same seeds: the same probe columns, the old likelihoods kept
+    # a saved row that lacks a score of evaluate_missing is scored again, not reused
+    blob = json.loads(path.read_text())
+    del blob["scores"][OWN]["gen_ap"]
+    path.write_text(json.dumps(blob))
+    with pytest.raises(AssertionError, match="estimated again"):
+        _score(tmp_path, tiny_preset, "MMVAE", [None])
+
+
+def test_probe_columns_of_a_model_with_one_joint_encoder(tmp_path, tiny_preset, small_split, monkeypatch):
+    monkeypatch.setattr(ex, "load_split", lambda *a, **k: small_split)
+    monkeypatch.setattr(t3, "load_split", lambda *a, **k: small_split)
+    scores = _score(tmp_path, tiny_preset, "MVAE", ["zeros", "mean"])
+    for s in scores.values():
+        assert s["lrap_joint"] == s["lrap_both"] and s["map_joint"] == s["map_both"]  # already one code
+        assert 0 <= s["lrap_image_fit"] <= 1
+    assert scores["zeros"]["lrap_image_fit"] != scores["mean"]["lrap_image_fit"]  # a probe per fill
+
+
+def test_probe_fitted_on_image_codes_sees_what_a_shifted_code_hides(small_split):
+    """A code of the image alone shifted far from the codes of pairs defeats the probe fitted on
+    pairs, not a probe fitted on codes of the image alone (the exercise's point)."""
+    import numpy as np
+
+    from mvae_lib.evaluate import fit_probe, score
+
+    z = np.eye(small_split.y_train.shape[1])[small_split.y_train.argmax(1)] * 3.0  # label in the code
+    zt = np.eye(small_split.y_test.shape[1])[small_split.y_test.argmax(1)] * 3.0
+    rot = np.roll(np.eye(zt.shape[1]), 1, axis=1)  # the image-only code: the same information, moved
+    pairs = score(small_split.y_test, fit_probe(z, small_split.y_train).decision_function(zt @ rot))
+    own = score(small_split.y_test, fit_probe(z @ rot, small_split.y_train).decision_function(zt @ rot))
+    assert own["lrap"] > 0.99 and pairs["lrap"] < 0.5
+
+
+# --------------------------------------------------------------------------- verdicts
+def _results3(cells: dict[tuple[str, str, str], list[float]]):
+    from mvae_lib.results import Results
+
+    rows = [{"dataset": "toy", "table": 3, "model": m, "setting": f, "split": k, "metric": metric, "value": v}
+            for (m, f, metric), values in cells.items() for k, v in enumerate(values)]
+    return Results(rows, "toy", {})
+
+
+def test_table3_verdicts_name_a_best_only_when_resolved_and_correct_the_family():
+    from mvae_lib.table3 import table3_verdicts
+
+    base = [0.80, 0.82, 0.79, 0.81, 0.80]
+    up = lambda d, jitter=0.0: [b + d + jitter * (-1) ** k for k, b in enumerate(base)]  # noqa: E731
+    cells = {}
+    for metric in t3.VERDICT_METRICS:
+        cells[("MVAE", "zeros", metric)] = base
+        cells[("MVAE", "refill", metric)] = base if metric in t3.MODEL_METRICS else up(0.05, 0.001)
+        cells[("PoE", OWN, metric)] = up(0.051, 0.002)  # level with the refill; far above the zeros
+        cells[("MoPoE", OWN, metric)] = up(0.10, 0.001) if metric == "gen_ap" else up(-0.01, 0.001)
+    for metric, (mvae, poe, mopoe) in {"ll_joint": (-100, -99.0, -99.05),
+                                       "ll_cond": (-50, -48.0, -45.0)}.items():
+        for (m, f), v in {("MVAE", "zeros"): mvae, ("MVAE", "refill"): mvae, ("PoE", OWN): poe,
+                          ("MoPoE", OWN): mopoe}.items():
+            cells[(m, f, metric)] = [v + 0.3 * b for b in base]
+    rows = [Row3("MVAE", "zeros"), Row3("MVAE", "refill"), Row3("PoE"), Row3("MoPoE")]
+    v = table3_verdicts(_results3(cells), {"ll_joint": 0.2, "ll_cond": 0.2}, epochs=20, rows=rows)
+    # model columns: one row per model, the MVAE's fills not compared with themselves
+    assert [j.row.fill for j in v.of("reference", "lrap_both")] == [OWN, OWN]
+    assert len(v.of("reference", "lrap_image")) == 3
+    assert v.best("lrap_image").row == Row3("PoE") and v.best("lrap_image").verdict == "level with"
+    assert v.best("gen_ap").row == Row3("MoPoE") and v.best("gen_ap").resolved
+    # likelihoods: PoE and MoPoE within the resolution for log p(x, w): not tested, no best
+    assert not v.best("ll_joint").in_family and v.best("ll_cond").row == Row3("MoPoE")
+    ll = {j.row.model: j for j in v.of("ll", "ll_joint")}
+    assert ll["MoPoE"].verdict == "not resolved: below the resolution" and ll["MVAE"].in_family
+    # the family: every pair tested once, each p adjusted over all of them
+    tested = [j for j in v.judged if j.in_family]
+    assert all(j.comparison.family == v.family for j in tested)
+    assert v.family < len(tested)  # best against runner-up repeats some reference pairs
+    assert all(j.comparison.p_adjusted >= j.comparison.p_value for j in tested)
+
+
+def test_no_verdict_with_two_splits():
+    from mvae_lib.present.tables import best_sentence, reference_summary
+    from mvae_lib.table3 import table3_verdicts
+
+    cells = {(m, f, metric): vals for metric in t3.VERDICT_METRICS + t3.LL_VERDICT_METRICS
+             for (m, f), vals in {("MVAE", "zeros"): [0.5, 0.6], ("PoE", OWN): [0.7, 0.9]}.items()}
+    v = table3_verdicts(_results3(cells), {"ll_joint": 0.1, "ll_cond": 0.1}, rows=[Row3("MVAE", "zeros"),
+                                                                                    Row3("PoE")])
+    assert v.family == 0 and all(j.verdict in ("too few splits to judge", "not resolved: below the resolution")
+                                 for j in v.judged)
+    assert "not judged" in best_sentence(v.best("lrap_image"))
+    assert reference_summary(v).startswith("With 2 splits no verdict")
+
+
+# --------------------------------------------------------------------------- fairness, formatting
+def test_training_facts_read_the_models(tiny_preset):
+    from mvae_lib.models import MMVAE, Modality, build_model
+
+    mods = [Modality("x", 5, "gaussian"), Modality("w", 3, "bernoulli")]
+    facts = {m: t3.training_facts(build_model(m, mods, tiny_preset.model))
+             for m in ("MAE", "MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE")}
+    assert facts["MMVAE"]["samples"] == 2 * MMVAE(mods, tiny_preset.model).K and "no DReG" in facts["MMVAE"]["objective"]
+    assert facts["MoPoE"]["samples"] == 3 and facts["PoE"]["samples"] == 3 and facts["MVAE"]["samples"] == 1
+    assert "alpha = 0.1" in facts["JMVAE-kl"]["objective"] and facts["MAE"]["samples"] == 0
+
+
+def test_mean_and_spread_never_wrap_in_markdown():
+    from mvae_lib.present.tables import PM
+
+    cells = {(r.model, r.fill, m): [0.8901, 0.8899, 0.8905] for r in TABLE3_ROWS for m in t3.BASE_METRICS}
+    res = _results3(cells)
+    md = markdown_table3(res, metrics=["lrap_both"])
+    assert f"0.890{PM}0.000" in md and " ± " not in md
+    text = format_table3(res)
+    assert "0.890 +- 0.000" in text and "\u00a0" not in text
+
+
+def test_each_metric_has_its_own_reference_line():
+    from mvae_lib.present.bar_charts import interactive_table3
+
+    cells = {(r.model, r.fill, m): [0.8 - 0.01 * i, 0.79 - 0.01 * i, 0.81]
+             for i, r in enumerate(TABLE3_ROWS) for m in ("gen_ap", "coherence")}
+    cells.update({("MVAE", "zeros", "coherence"): [0.5, 0.52, 0.51]})  # two different lines
+    html = interactive_table3(_results3(cells), ("gen_ap", "coherence")).html()
+    assert html.count("MVAE, zeros: AP of generated w") == 1 and html.count("MVAE, zeros: coherence") == 1
+    assert "mvae-static" in html

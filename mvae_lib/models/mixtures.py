@@ -135,6 +135,25 @@ class MMVAE(ExpertsModel):
         out["loss"], out["elbo"] = -objective.mean(), bound.mean()
         return out
 
+    def joint_code(self, inputs: Mapping[str, Tensor], mode: str = "sample",
+                   generator: torch.Generator | None = None) -> Tensor:
+        r"""A code that reads every modality of ``inputs`` at once, shape (B, latent).
+
+        MMVAE has no posterior that combines the experts (a draw of its mixture comes from
+        one expert), so this is not a posterior of the model: ``mode="mean"`` gives the
+        mixture's mean :math:`\frac1M \sum_m \mu_m`; ``mode="sample"`` the average of one
+        draw from each expert, :math:`\frac1M \sum_m z_m` with :math:`z_m \sim q(z|m)`,
+        whose mean is the mixture's mean: a random code, as the other models' sampled codes
+        are (the mean alone would be compared with their samples). Used by Table 3 (its
+        column "LRAP, x and w, one code").
+        """
+        experts = self.experts(inputs)
+        if mode == "mean":
+            return torch.stack([q.mu for q in experts]).mean(0)
+        if mode != "sample":
+            raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
+        return torch.stack([q.rsample(1, generator)[0] for q in experts]).mean(0)  # (M, B, D) -> (B, D)
+
     def extra_repr(self) -> str:
         return f"K={self.K}"
 
@@ -166,6 +185,19 @@ class MoPoE(ExpertsModel):
     def subset_posterior(self, inputs, subset) -> Gaussian:
         experts = self.experts(inputs, subset)
         return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
+
+    def joint_code(self, inputs: Mapping[str, Tensor], mode: str = "sample",
+                   generator: torch.Generator | None = None) -> Tensor:
+        """A code of every modality of ``inputs`` at once, shape (B, latent): a draw (or the
+        mean) of the product of all the experts, the posterior of the full subset, a true
+        posterior of the model (a draw of the mixture comes from one subset only). Used by
+        Table 3 (its column "LRAP, x and w, one code")."""
+        q = self.subset_posterior(inputs, tuple(self.modalities))
+        if mode == "mean":
+            return q.mean
+        if mode != "sample":
+            raise ValueError(f"mode must be 'sample' or 'mean', found {mode!r}")
+        return q.rsample(1, generator)[0]
 
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
         given = set(self.given(given))

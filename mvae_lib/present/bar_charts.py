@@ -19,8 +19,9 @@ from .tables import split_values, table3_cells, table_cells
 def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]]], splits: Sequence[int],
               x_label: str = "LRAP", paper: Sequence[float | None] | None = None,
               paper_label: str = "paper (MIR Flickr)", ours_label: str | None = None,
-              x_range: tuple[float, float] | None = None, reference: float | None = None, static=None,
-              width: int = 660, alt: str = "bar chart") -> InteractiveFigure:
+              x_range: tuple[float, float] | None = None, reference: float | Mapping[str, float] | None = None,
+              static=None, width: int = 660, alt: str = "bar chart", reference_label: str = "reference",
+              ) -> InteractiveFigure:
     """Horizontal bars, one group per row: each series' mean with a whisker of one standard
     deviation, and one dot per split. Hovering a bar shows mean, std and every split's value;
     hovering a dot, its split. The legend hides a series or the split dots.
@@ -34,14 +35,20 @@ def bar_chart(rows: Sequence[str], series: Mapping[str, Sequence[Sequence[float]
     paper : sequence, optional
         The paper's value of each row (None: not in the paper), drawn in a narrower panel of
         its own on the left: it is another data set, so compare orderings, not lengths.
-    reference : float, optional
-        A dashed vertical line (e.g. the row every other row is compared with).
+    reference : float or mapping, optional
+        A dashed vertical line (e.g. the row every other row is compared with); a mapping
+        ``{series: value}`` draws one per series, in the series' colour and named in the
+        legend (``reference_label``), so that each metric has its own line.
+    reference_label : str
+        What the reference lines are, for the legend (``"MVAE, zeros"``).
     """
-    args = (rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width)
+    args = (rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width,
+            reference_label)
     return InteractiveFigure(lambda: _bar_layout(*args), static=static, alt=alt)
 
 
-def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width):
+def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x_range, reference, width,
+                reference_label="reference"):
     from bokeh.layouts import row as hrow
     from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Legend, LegendItem, Span, Whisker
     from bokeh.plotting import figure
@@ -95,7 +102,17 @@ def _bar_layout(rows, series, splits, x_label, paper, paper_label, ours_label, x
     ours.add_tools(HoverTool(renderers=dots, tooltips=[("row", "@row"), ("", "@series"),
                                                       ("split @split", "@value{0.000}")]))
     items.append(LegendItem(label="one split", renderers=dots))
-    if reference is not None:
+    if isinstance(reference, Mapping):
+        for i, s in enumerate(names):
+            if reference.get(s) is None:
+                continue
+            color = palette[i % len(palette)]
+            ours.add_layout(Span(location=reference[s], dimension="height", line_dash="dashed",
+                                 line_color=color, line_width=2))
+            # an empty line only to show the dashed line in the legend, under its own name
+            key = ours.line(x=[], y=[], line_dash="dashed", line_color=color, line_width=2)
+            items.append(LegendItem(label=f"{reference_label}: {s}", renderers=[key]))
+    elif reference is not None:
         ours.add_layout(Span(location=reference, dimension="height", line_dash="dashed", line_color="#555555"))
     ours.add_layout(Legend(items=items, click_policy="hide", label_text_font_size="9pt",
                            orientation="horizontal"), "below")
@@ -134,19 +151,36 @@ def interactive_table(results: Results, table: int, title: str):
 
 def interactive_table3(results: Results, metrics=("lrap_image", "lrap_both"), rows=TABLE3_ROWS):
     """Table 3 as an interactive bar chart (:func:`bar_chart`): one bar
-    per metric and row, every split on hover, the MVAE with zeros as a dashed line, and
-    :func:`plot_table3`'s figure as its static image."""
+    per metric and row, every split on hover, the MVAE with zeros as a dashed line per metric
+    (in the metric's colour, named in the legend), and :func:`plot_table3`'s figure as its
+    static image, with the same lines."""
     import matplotlib.pyplot as plt
 
     cells = table3_cells(results, rows)
-    series = {}
+    series, refs = {}, {}
+    reference = dict(cells).get(Row3("MVAE", "zeros"), {})
     for metric in metrics:
-        splits, series[TABLE3_METRICS[metric][0]] = split_values(
-            results, [(row.name, row.fill) for row, _ in cells], metric)
-    ref = dict(cells).get(Row3("MVAE", "zeros"), {}).get(metrics[0])
+        name = TABLE3_METRICS[metric][0]
+        splits, series[name] = split_values(results, [(row.name, row.fill) for row, _ in cells], metric)
+        refs[name] = reference[metric]["mean"] if metric in reference else None
     static = plot_table3(results, metrics, rows)
+    _reference_lines(static, metrics, refs)
     figure = bar_chart([row.label for row, _ in cells], series, splits, x_label="score",
-                       reference=ref["mean"] if ref else None, static=static,
+                       reference=refs, reference_label="MVAE, zeros", static=static,
                        alt="Table 3: " + ", ".join(TABLE3_METRICS[m][0] for m in metrics))
     plt.close(static)
     return figure
+
+
+def _reference_lines(fig, metrics, refs: dict) -> None:
+    """One dashed line per metric on the static figure of :func:`plot_table3`, in the metric's
+    colour and named in its legend (that figure draws the first metric's line, unnamed)."""
+    ax = fig.axes[0]
+    for line in list(ax.lines):
+        if line.get_linestyle() == "--":
+            line.remove()
+    for i, metric in enumerate(metrics):
+        value = refs.get(TABLE3_METRICS[metric][0])
+        if value is not None:
+            ax.axhline(value, color=f"C{i}", ls="--", lw=1, label=f"MVAE, zeros: {TABLE3_METRICS[metric][0]}")
+    ax.legend(fontsize=8, ncol=len(metrics) + 1, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)

@@ -12,7 +12,17 @@ from ..results import Results
 from ..settings import SETTINGS, TABLE_ROWS
 from ..paper import SOURCE, paper_value
 from ..stats import MIN_SPLITS, Comparison, compare_encodings
-from ..table3 import OWN, TABLE3_METRICS, TABLE3_ROWS, Row3
+from ..table3 import (LL_VERDICT_METRICS, MODEL_METRICS, OWN, REFERENCE, TABLE3_METRICS, TABLE3_ROWS,
+                      VERDICT_METRICS, Judged, Row3, Table3Verdicts)
+
+#: Between a mean and its spread in a Markdown table: no-break spaces, so that a narrow
+#: column never wraps "0.890 ± 0.001" inside the number.
+PM = "\u00a0±\u00a0"
+
+
+def pm(mean: float, std: float, digits: int = 3, sign: bool = False) -> str:
+    """``mean ± std`` with :data:`PM` (``sign``: the mean with its sign, for a difference)."""
+    return f"{mean:{'+' if sign else ''}.{digits}f}{PM}{std:.{digits}f}"
 
 
 def table_cells(results: Results, table: int):
@@ -57,7 +67,7 @@ def markdown_table(results: Results, table: int, caption: str | None = None, nam
     for row, lrap, ap in table_cells(results, table):
         paper = f"{lrap['paper']:.3f}" if lrap["paper"] is not None else "–"
         lines.append(f"| {row.model} | {row.setting}: {SETTINGS[row.setting].short} | {paper} | "
-                     f"{lrap['mean']:.3f} ± {lrap['std']:.3f} | {ap['mean']:.3f} ± {ap['std']:.3f} | "
+                     f"{pm(lrap['mean'], lrap['std'])} | {pm(ap['mean'], ap['std'])} | "
                      f"{lrap['n_splits']} |")
     return captioned("\n".join(lines), caption, name)
 
@@ -79,8 +89,8 @@ def encodings_table(sampled: Results, mean: Results, cells: list[tuple[str, int]
     for model, setting in cells:
         s, m = sampled.cell(model, setting), mean.cell(model, setting)
         gain = compare_encodings(sampled, mean, (model, setting))
-        lines.append(f"| {model} | {setting}: {SETTINGS[setting].short} | {s['mean']:.3f} ± {s['std']:.3f} | "
-                     f"{m['mean']:.3f} ± {m['std']:.3f} | {gain.mean:+.3f} | {gain.n} |")
+        lines.append(f"| {model} | {setting}: {SETTINGS[setting].short} | {pm(s['mean'], s['std'])} | "
+                     f"{pm(m['mean'], m['std'])} | {gain.mean:+.3f} | {gain.n} |")
     return captioned("\n".join(lines), caption, name)
 
 
@@ -102,7 +112,7 @@ def findings_table(comparisons: list[tuple[str, Comparison, tuple[str, ...]]]) -
         else:
             holds = "not judged"
         pa, pb = paper_value(*cmp.a), paper_value(*cmp.b)
-        ours = f"{cmp.mean:+.3f} ± {cmp.se:.3f}" if cmp.n > 1 else f"{cmp.mean:+.3f}"
+        ours = pm(cmp.mean, cmp.se, sign=True) if cmp.n > 1 else f"{cmp.mean:+.3f}"
         lines.append(f"| {text} | {pa:.3f} vs {pb:.3f} | {ours} | "
                      f"{verdict} | {holds} |")
     return "\n".join(lines), held, judged
@@ -122,7 +132,7 @@ def _digits(metric: str) -> int:
 
 
 def _value(cell: dict | None, digits: int) -> str:
-    return "–" if cell is None else f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
+    return "–" if cell is None else pm(cell["mean"], cell["std"], digits)
 
 
 def format_table3(results: Results, rows=TABLE3_ROWS) -> str:
@@ -134,7 +144,7 @@ def format_table3(results: Results, rows=TABLE3_ROWS) -> str:
              head]
     for row, cells in table3_cells(results, rows):
         lines.append(f"{row.label:<16}" + "".join(
-            f"{_value(cells.get(c), _digits(c)).replace('±', '+-'):>19}" for c in cols))
+            f"{_value(cells.get(c), _digits(c)).replace(PM, ' +- '):>19}" for c in cols))
     n = max((c["n_splits"] for _, cells in table3_cells(results, rows) for c in cells.values()), default=0)
     lines += ["", f"{n} splits. x only: the tags missing at test (filled in, or the model's own q(z|x)); "
               "the probe is fitted on training codes of x and w.",
@@ -157,3 +167,147 @@ def markdown_table3(results: Results, rows=TABLE3_ROWS, metrics=None, per_model:
         lines.append(f"| {row.name} | {fill}" + " | ".join(
             _value(cells.get(m), _digits(m)) for m in metrics) + " |")
     return captioned("\n".join(lines), caption, name)
+
+
+# --------------------------------------------------------------------------- Table 3's verdicts
+def _heading(metric: str) -> str:
+    return TABLE3_METRICS[metric][0]
+
+
+def _name(row: Row3, metric: str) -> str:
+    """A row as a verdict names it: the model alone in a column that belongs to the model."""
+    return row.name if metric in MODEL_METRICS else row.label
+
+
+def _digits_of(metric: str) -> int:
+    return 2 if metric.startswith("ll_") else 3
+
+
+def _difference(j: Judged) -> str:
+    c, d = j.comparison, _digits_of(j.metric)
+    return pm(c.mean, c.se, d, sign=True) if c.n > 1 else f"{c.mean:+.{d}f}"
+
+
+def _p(j: Judged) -> str:
+    c = j.comparison
+    if not j.in_family or c.n < MIN_SPLITS:
+        return "–"
+    return f"{c.p_value:.2g} → {c.p_adjusted:.2g}"
+
+
+def _verdict(j: Judged) -> str:
+    v = j.verdict
+    return f"**{v}**" if v in ("above", "below") else v
+
+
+def reference_verdicts_table(verdicts: Table3Verdicts, metrics=VERDICT_METRICS, rows=TABLE3_ROWS,
+                             caption: str | None = None, name: str | None = None) -> str:
+    """Each row of Table 3 against the MVAE with zeros, one column per metric: the mean paired
+    difference ± its standard error and the verdict, after the family's correction ("–": the
+    row is the MVAE itself, in a column that belongs to the model)."""
+    cells = {(j.metric, j.row): j for j in verdicts.of("reference")}
+    lines = ["| row | " + " | ".join(_heading(m) for m in metrics) + " |",
+             "|:--|" + ":--|" * len(metrics)]
+    for row in rows:
+        if row == REFERENCE or not any((m, row) in cells for m in metrics):
+            continue
+        lines.append(f"| {row.label} | " + " | ".join(
+            f"{_difference(cells[(m, row)])} {_verdict(cells[(m, row)])}" if (m, row) in cells else "–"
+            for m in metrics) + " |")
+    return captioned("\n".join(lines), caption, name)
+
+
+def best_verdicts_table(verdicts: Table3Verdicts, metrics=VERDICT_METRICS + LL_VERDICT_METRICS,
+                        caption: str | None = None, name: str | None = None) -> str:
+    """For each column, its highest row against the runner-up: the difference, the p-value of
+    the paired t-test and its Holm adjustment, and whether the best is resolved."""
+    lines = ["| column | highest in this build | runner-up | difference | p → Holm-adjusted p | "
+             "the highest is resolved? |", "|:--|:--|:--|--:|--:|:--|"]
+    for metric in metrics:
+        try:
+            j = verdicts.best(metric)
+        except StopIteration:
+            continue
+        lines.append(f"| {_heading(metric).replace('|', chr(92) + '|')} | {_name(j.row, metric)} | "
+                     f"{_name(j.other, metric)} | {_difference(j)} | {_p(j)} | {best_status(j)} |")
+    return captioned("\n".join(lines), caption, name)
+
+
+def best_status(j: Judged) -> str:
+    """``"yes"``, ``"no"`` (level after the correction, or within the resolution) or ``"not judged"``."""
+    if j.comparison.n < MIN_SPLITS:
+        return "not judged"
+    if not j.in_family:
+        return "no: within the resolution"
+    return "**yes**" if j.verdict == "above" else "no"
+
+
+def ll_verdicts_table(verdicts: Table3Verdicts, caption: str | None = None, name: str | None = None) -> str:
+    """Each model's log-likelihoods against the highest: the mean paired difference, the
+    resolution of the estimates, the p-values and the verdict (none within the resolution)."""
+    lines = ["| log-likelihood | model | difference from the highest | resolution | "
+             "p → Holm-adjusted p | verdict |", "|:--|:--|--:|--:|--:|:--|"]
+    for metric in LL_VERDICT_METRICS:
+        for j in verdicts.of("ll", metric):
+            lines.append(f"| {_heading(metric).replace('|', chr(92) + '|')} | {j.row.name} | "
+                         f"{_difference(j)} | {j.resolution:.2f} | {_p(j)} | {_verdict(j)} |")
+    return captioned("\n".join(lines), caption, name)
+
+
+def best_sentence(j: Judged) -> str:
+    """One sentence on the best row of a column, naming it only if it is resolved."""
+    heading = f"*{_heading(j.metric)}*"
+    best, other = f"**{_name(j.row, j.metric)}**", _name(j.other, j.metric)
+    if j.comparison.n < MIN_SPLITS:
+        return (f"In {heading}, {best} is highest in this build and {other} next; with "
+                f"{j.comparison.n} splits their difference ({_difference(j)}) is not judged.")
+    if not j.in_family:
+        return (f"In {heading} no model is named best: the highest estimate, {best}'s, is within the "
+                f"resolution of the estimates ({j.resolution:.2f} nats) of the runner-up {other}'s.")
+    if j.verdict == "above":
+        return (f"In {heading}, {best} is the best: above the runner-up {other} by {_difference(j)} "
+                f"(Holm-adjusted p = {j.comparison.p_adjusted:.2g}).")
+    return (f"In {heading} no row is named best: the highest in this build, {best}, is not resolved "
+            f"against the runner-up {other} ({_difference(j)}, Holm-adjusted p = "
+            f"{j.comparison.p_adjusted:.2g}).")
+
+
+def listing(names: list[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a; b; and c"`` (``;``: a row's label may hold a comma)."""
+    if len(names) <= 2:
+        return " and ".join(names)
+    return "; ".join(names[:-1]) + "; and " + names[-1]
+
+
+def reference_summary(verdicts: Table3Verdicts) -> str:
+    """What the verdicts against the MVAE with zeros say, in two sentences (or why none is given)."""
+    if verdicts.splits < MIN_SPLITS:
+        return (f"With {verdicts.splits} splits no verdict is given: the paired differences in the "
+                "tables show the direction of each effect, but too few splits to judge it. Rebuild "
+                "with `quick = False` (5 splits) for the verdicts.")
+    parts = []
+    for metric in ("lrap_image", "lrap_image_fit"):
+        judged = verdicts.of("reference", metric)
+        above = [j.row.label for j in judged if j.verdict == "above"]
+        parts.append(f"in *{_heading(metric)}* **{len(above)} of {len(judged)}** rows are above it"
+                     + (f" ({listing(above)})" if above else ""))
+    text = "Against the MVAE with zeros, after the correction: " + "; ".join(parts) + ". "
+    for metric in ("lrap_both", "lrap_joint"):
+        below = [_name(j.row, metric) for j in verdicts.of("reference", metric) if j.verdict == "below"]
+        text += (f"In *{_heading(metric)}* " + (f"{listing(below)} {'is' if len(below) == 1 else 'are'} "
+                 "below the MVAE. " if below else "no model is below the MVAE. "))
+    return text.strip()
+
+
+def fairness_box(facts: list[dict], how_timed: str, title: str = "What each model costs and estimates") -> str:
+    """The fairness box of Table 3: per model (:func:`mvae_lib.table3.fairness`) its parameters,
+    training time (mean ± standard deviation over splits), draws of z per example and
+    training step, and objective, as a MyST admonition; ``how_timed`` says how the times were
+    measured (machine, parallel workers, threads)."""
+    lines = ["| model | parameters | training time (s) | draws of $z$ per example and step | objective |",
+             "|:--|--:|--:|--:|:--|"]
+    for f in facts:
+        time = pm(f["train_s"], f["train_s_std"], 1) if f["splits"] > 1 else f"{f['train_s']:.1f}"
+        samples = "–" if f["samples"] is None else str(f["samples"])
+        lines.append(f"| {f['model']} | {f['n_params']:,} | {time} | {samples} | {f['objective']} |")
+    return (f"````{{admonition}} {title}\n:class: note\n\n" + "\n".join(lines) + f"\n\n{how_timed}\n````")
