@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .results import Results
 
-MIN_SPLITS = 3  # fewer paired differences than this: no verdict
+MIN_SPLITS = 3  #: the fewest paired differences a verdict is given on
 ALPHA = 0.05  # two-sided level of the paired t-test
 VERDICTS = ("above", "below", "level with", "too few splits to judge")
 
@@ -90,8 +90,8 @@ class Comparison:
 
     @property
     def p(self) -> float:
-        """The p-value the verdict uses: :attr:`p_adjusted` if the comparison belongs to a
-        corrected family, else :attr:`p_value`."""
+        """The p-value that the verdict uses, which is :attr:`p_adjusted` if the comparison
+        belongs to a corrected family, else :attr:`p_value`."""
         return self.p_value if self.p_adjusted is None else self.p_adjusted
 
     @property
@@ -150,7 +150,7 @@ def compare(results: Results, a: tuple[str, int], b: tuple[str, int], epochs: in
     Parameters
     ----------
     results : Results
-        Per-split scores holding both cells (merge two runs of :func:`run_table` with
+        Per-split scores holding both cells (merge two runs of :func:`mvae_lib.run_table` with
         ``Results(r1.rows + r2.rows, ...)`` to compare across tables).
     a, b : tuple of (str, int)
         The cells, as ``(model, setting)``; the difference is ``a - b``.

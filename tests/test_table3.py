@@ -4,6 +4,8 @@ import pytest
 
 import mvae_lib.runs as ex
 import mvae_lib.table3 as t3
+import mvae_lib.costs as costs
+import mvae_lib.verdicts as verdicts
 from mvae_lib import Row, run_table
 from mvae_lib.present.tables import format_table3, markdown_table3
 from mvae_lib.table3 import OWN, TABLE3_ROWS, EvalConfig, Row3, check_row3, run_table3
@@ -214,14 +216,14 @@ def _results3(cells: dict[tuple[str, str, str], list[float]]):
 
 
 def test_table3_verdicts_name_a_best_only_when_resolved_and_correct_the_family():
-    from mvae_lib.table3 import table3_verdicts
+    from mvae_lib.verdicts import table3_verdicts
 
     base = [0.80, 0.82, 0.79, 0.81, 0.80]
     up = lambda d, jitter=0.0: [b + d + jitter * (-1) ** k for k, b in enumerate(base)]  # noqa: E731
     cells = {}
-    for metric in t3.VERDICT_METRICS:
+    for metric in verdicts.VERDICT_METRICS:
         cells[("MVAE", "zeros", metric)] = base
-        cells[("MVAE", "refill", metric)] = base if metric in t3.MODEL_METRICS else up(0.05, 0.001)
+        cells[("MVAE", "refill", metric)] = base if metric in verdicts.MODEL_METRICS else up(0.05, 0.001)
         cells[("PoE", OWN, metric)] = up(0.051, 0.002)  # level with the refill; far above the zeros
         cells[("MoPoE", OWN, metric)] = up(0.10, 0.001) if metric == "gen_ap" else up(-0.01, 0.001)
     for metric, (mvae, poe, mopoe) in {"ll_joint": (-100, -99.0, -99.05),
@@ -249,9 +251,9 @@ def test_table3_verdicts_name_a_best_only_when_resolved_and_correct_the_family()
 
 def test_no_verdict_with_two_splits():
     from mvae_lib.present.tables import best_sentence, reference_summary
-    from mvae_lib.table3 import table3_verdicts
+    from mvae_lib.verdicts import table3_verdicts
 
-    cells = {(m, f, metric): vals for metric in t3.VERDICT_METRICS + t3.LL_VERDICT_METRICS
+    cells = {(m, f, metric): vals for metric in verdicts.VERDICT_METRICS + verdicts.LL_VERDICT_METRICS
              for (m, f), vals in {("MVAE", "zeros"): [0.5, 0.6], ("PoE", OWN): [0.7, 0.9]}.items()}
     v = table3_verdicts(_results3(cells), {"ll_joint": 0.1, "ll_cond": 0.1}, rows=[Row3("MVAE", "zeros"),
                                                                                     Row3("PoE")])
@@ -266,7 +268,7 @@ def test_training_facts_read_the_models(tiny_preset):
     from mvae_lib.models import MMVAE, Modality, build_model
 
     mods = [Modality("x", 5, "gaussian"), Modality("w", 3, "bernoulli")]
-    facts = {m: t3.training_facts(build_model(m, mods, tiny_preset.model))
+    facts = {m: costs.training_facts(build_model(m, mods, tiny_preset.model))
              for m in ("MAE", "MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE")}
     assert facts["MMVAE"]["samples"] == 2 * MMVAE(mods, tiny_preset.model).K and "no DReG" in facts["MMVAE"]["objective"]
     assert facts["MoPoE"]["samples"] == 3 and facts["PoE"]["samples"] == 3 and facts["MVAE"]["samples"] == 1
@@ -293,3 +295,17 @@ def test_each_metric_has_its_own_reference_line():
     html = interactive_table3(_results3(cells), ("gen_ap", "coherence")).html()
     assert html.count("MVAE, zeros: AP of generated w") == 1 and html.count("MVAE, zeros: coherence") == 1
     assert "mvae-static" in html
+
+
+def test_format_table3_prints_every_column_and_one_likelihood_row_per_model():
+    from mvae_lib.results import Results
+
+    probe = ["lrap_both", "lrap_joint", "lrap_image", "lrap_image_fit", "gen_ap", "coherence"]
+    tidy = [{"table": 3, "model": r.name, "setting": r.fill, "split": k, "metric": m, "value": 0.5 + k / 100}
+            for k in range(2) for r in TABLE3_ROWS
+            for m in probe + ([] if r.model == "MAE" else ["ll_joint", "ess_joint", "ll_cond", "ess_cond"])]
+    text = format_table3(Results(tidy, "mnist-halves", {}, "sample"))
+    assert "LRAP, x and w, one code" in text and "LRAP, x only, x-only probe" in text
+    ll_block = text.split("log p(x, w)", 1)[1].split("\n\n", 1)[0]
+    assert ll_block.count("\nMVAE ") == 1 and "MAE" not in ll_block.replace("MVAE", "")
+    assert max(len(line) for line in text.splitlines() if not line.startswith(("x only", "log-", "2 splits"))) <= 160

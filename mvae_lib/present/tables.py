@@ -12,8 +12,8 @@ from ..results import Results
 from ..settings import SETTINGS, TABLE_ROWS
 from ..paper import SOURCE, paper_value
 from ..stats import MIN_SPLITS, Comparison, compare_encodings
-from ..table3 import (LL_VERDICT_METRICS, MODEL_METRICS, OWN, REFERENCE, TABLE3_METRICS, TABLE3_ROWS,
-                      VERDICT_METRICS, Judged, Row3, Table3Verdicts)
+from ..table3 import OWN, TABLE3_METRICS, TABLE3_ROWS, Row3
+from ..verdicts import LL_VERDICT_METRICS, MODEL_METRICS, REFERENCE, VERDICT_METRICS, Judged, Table3Verdicts
 
 #: Between a mean and its spread in a Markdown table: no-break spaces, so that a narrow
 #: column never wraps "0.890 ± 0.001" inside the number.
@@ -136,18 +136,29 @@ def _value(cell: dict | None, digits: int) -> str:
 
 
 def format_table3(results: Results, rows=TABLE3_ROWS) -> str:
-    """Table 3 as plain text (command line)."""
-    cols = ["lrap_both", "lrap_image", "gen_ap", "coherence", "ll_joint", "ess_joint", "ll_cond", "ess_cond"]
-    head = f"{'model, tags given by':<16}" + "".join(f"{TABLE3_METRICS[c][0]:>19}" for c in cols)
+    """Table 3 as plain text (command line): the probe and generation scores, then the
+    likelihoods, one block each so that neither is wider than a terminal's 160 columns."""
+    blocks = [["lrap_both", "lrap_joint", "lrap_image", "lrap_image_fit", "gen_ap", "coherence"],
+              ["ll_joint", "ess_joint", "ll_cond", "ess_cond"]]
     codes = "sampled z" if results.encoding == "sample" else "posterior means"
-    lines = ["", f"Table 3 ({results.dataset}, {codes}; mean +- std over splits; the image without its tags)",
-             head]
-    for row, cells in table3_cells(results, rows):
-        lines.append(f"{row.label:<16}" + "".join(
-            f"{_value(cells.get(c), _digits(c)).replace(PM, ' +- '):>19}" for c in cols))
+    lines = ["", f"Table 3 ({results.dataset}, {codes}; mean +- std over splits; the image without its tags)"]
+    for cols, per_model in zip(blocks, (False, True)):  # a likelihood is the model's, whatever the fill
+        shown: set[str] = set()
+        widths = [max(len(TABLE3_METRICS[c][0]), 15) + 2 for c in cols]
+        lines.append(f"{'model' if per_model else 'model, tags given by':<22}" + "".join(
+            f"{TABLE3_METRICS[c][0]:>{w}}" for c, w in zip(cols, widths)))
+        for row, cells in table3_cells(results, rows):
+            values = [_value(cells.get(c), _digits(c)).replace(PM, " +- ") for c in cols]
+            if all(v == _value(None, 3) for v in values) or (per_model and row.name in shown):
+                continue  # the MAE has no likelihood; the MVAE has one, whatever its fill
+            shown.add(row.name)
+            lines.append(f"{row.name if per_model else row.label:<22}" + "".join(f"{v:>{w}}" for v, w in zip(values, widths)))
+        lines.append("")
     n = max((c["n_splits"] for _, cells in table3_cells(results, rows) for c in cells.values()), default=0)
-    lines += ["", f"{n} splits. x only: the tags missing at test (filled in, or the model's own q(z|x)); "
-              "the probe is fitted on training codes of x and w.",
+    lines += [f"{n} splits. x and w: a draw of the posterior (for a mixture, of one expert or subset); one code: "
+              "a code of both modalities (MMVAE: joint_code, not a posterior).",
+              "x only: the tags missing at test (filled in, or the model's own q(z|x)); the probe is fitted on "
+              "training codes of x and w, or, in 'x-only probe', on training codes of x alone.",
               "log-likelihoods: nats per test example, importance-weighted (log p(x, w) a stochastic lower bound, "
               "log p(w | x) of either sign; see mvae_lib.iwae); ESS: median effective sample size of the weights."]
     return "\n".join(lines)
