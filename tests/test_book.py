@@ -78,6 +78,14 @@ window.addEventListener('load', function () {
                 .map(function (m) { return m.textContent.slice(0, 80); }),
       mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
       expected_figures: document.querySelectorAll('.mvae-live').length,
+      // code cells and displayed equations wider than the page (scrolled sideways)
+      wide_code: Array.from(document.querySelectorAll('div.cell_input pre'))
+                   .filter(function (e) { return e.scrollWidth > e.clientWidth + 1; })
+                   .map(function (e) { return e.textContent.trim().slice(0, 60); }),
+      wide_math: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+                   .filter(function (e) { return e.firstElementChild &&
+                     e.firstElementChild.getBoundingClientRect().width > e.getBoundingClientRect().width + 1; })
+                   .map(function (e) { return e.textContent.slice(0, 60); }),
       figures: figures(),
       requests: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
       errors: window.__bookErrors || []
@@ -165,6 +173,25 @@ def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     assert seen["quick"] is True
     build_book.main(["--full"])  # the default, still accepted
     assert seen["quick"] is False
+
+
+CODE_WIDTH = 86  # characters of a code line that fit a 1280-px window (mvae_lib/sphinx_interactive.py)
+
+
+def test_code_cells_fit_the_page():
+    """No code line of a chapter is wider than what a 1280-px window shows without scrolling."""
+    long = []
+    for chapter in notebook_chapters():
+        lines = (ROOT / f"{chapter}.md").read_text().splitlines()
+        inside = False
+        for i, line in enumerate(lines, 1):
+            if line.startswith("```{code-cell}"):
+                inside = True
+            elif line.startswith("```"):
+                inside = False
+            elif inside and len(line) > CODE_WIDTH:
+                long.append(f"{chapter}.md:{i} ({len(line)} characters)")
+    assert not long, "\n".join(long)
 
 
 def test_every_exercise_has_a_solution_in_the_sources():
@@ -301,8 +328,8 @@ def check_page(page: Path, extra: str = "") -> tuple[dict | None, str]:
     try:
         for _ in range(3):  # a loaded machine can run out the virtual-time budget: try again
             with tempfile.TemporaryDirectory() as profile:
-                result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                                         probe.as_uri()], capture_output=True, text=True, timeout=180)
+                result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2400",
+                                         "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
             # (the theme gives scrollable <pre> elements a tabindex)
             found = re.search(r'<pre id="book-check"[^>]*>(.*?)</pre>', result.stdout, re.S)
             if found:
@@ -340,6 +367,9 @@ def test_pages_render_offline_in_chromium(built_book):
         if check["math"] and (not check["mathjax"] or check["raw"] or check["rendered"] < check["math"]):
             problems.append(f"{chapter}: maths not rendered ({check['rendered']}/{check['math']}), "
                             f"raw TeX left: {check['raw'][:3]}")
+        if check["wide_code"] or check["wide_math"]:  # at a 1280-px window
+            problems.append(f"{chapter}: wider than the page: code {check['wide_code'][:3]}, "
+                            f"equations {check['wide_math'][:3]}")
         # interactive figures: every one drawn, with data; nothing fetched from outside the
         # book's folder; no JavaScript error
         if len(check["figures"]) != check["expected_figures"]:
