@@ -17,7 +17,7 @@ Averaged over the data, such a term is at most :math:`-H(m \mid s)`, the conditi
 entropy of the unseen modality given the seen ones (cross-entropy is at least entropy, and
 a code computed from :math:`s` knows no more about :math:`m` than :math:`s` does), so the
 objective stays below :math:`\log p` by at least their weighted sum, the *generative
-discrepancy* (their Theorem 1).
+discrepancy* (their main theorem).
 
 This module measures that cost on trained models, per example and in nats:
 

@@ -146,3 +146,15 @@ def test_objective_bound_is_the_training_bound(kind):
     assert set(parts) == ({("x",), ("w",), ("x", "w")} if kind == "MoPoE" else {("x", "w")})
     assert bound.mc_se > 0
     assert bound.mean == pytest.approx(elbo, abs=5 * bound.mc_se * math.sqrt(2000 / reps) + 5 * bound.mc_se + 0.05)
+
+
+def test_as_results_pairs_measurements_split_by_split():
+    from mvae_lib.stats import compare
+    from mvae_lib.tradeoff import as_results
+
+    measures = {("A", k): {"cost": 10.0 + k} for k in range(3)}
+    measures.update({("B", k): {"cost": 4.0 + 2 * k} for k in range(3)})
+    res = as_results(measures, "toy")
+    c = compare(res, ("A", "tradeoff"), ("B", "tradeoff"), metric="cost")
+    assert c.diffs == (6.0, 5.0, 4.0)
+    assert res.cell("B", "tradeoff", "cost")["mean"] == pytest.approx(6.0)
