@@ -60,12 +60,13 @@ Subset = tuple[str, ...]
 def reconstruction_weights(model: VariationalModel) -> dict[Subset, dict[str, float]]:
     r"""``{s: {m: weight}}``: the weight of :math:`\mathbb E_{q(z|s)} \log p(m \mid z)` in the
     model's training objective (module docstring), for every subset ``s`` the objective
-    encodes and every modality ``m`` it reconstructs from that code.
+    encodes and every modality ``m`` it reconstructs from that code (the bounds are derived in
+    the chapter "Encoders for every subset", ``book/subsets.md``).
 
-    - MMVAE :eq:`sub-mmvae` (at :math:`K = 1`): every expert reconstructs every modality,
+    - MMVAE's stratified bound (at :math:`K = 1`): every expert reconstructs every modality,
       weight :math:`1/M`;
-    - MoPoE :eq:`sub-mopoe`: every non-empty subset reconstructs every modality, :math:`1/|S|`;
-    - PoE :eq:`sub-poe-bound`: the full set and each modality alone, each reconstructing
+    - MoPoE's average of subset bounds: every non-empty subset reconstructs every modality, :math:`1/|S|`;
+    - PoE's sum of bounds: the full set and each modality alone, each reconstructing
       only its own modalities, weight 1;
     - the MVAE and JMVAE-kl: the joint code reconstructs every modality, weight 1
       (JMVAE-kl's penalty has no reconstruction term).
