@@ -19,6 +19,7 @@ Modules, in the order of the method:
 - :mod:`mvae_lib.runner`      the one runner: jobs over worker processes, devices, threads
 - :mod:`mvae_lib.tables`      Tables 1-2 (any grid of runs); :mod:`mvae_lib.results` their tidy scores
 - :mod:`mvae_lib.table3`      Table 3: the image without its tags, every model and fill
+- :mod:`mvae_lib.tradeoff`    what modality sub-sampling costs a mixture model: the cross terms
 - :mod:`mvae_lib.runcache`    saved runs and their scores on disk: keys, atomic writes, healing
 - :mod:`mvae_lib.claims`      which process is making a run, so that none is made twice
 - :mod:`mvae_lib.stats`       paired comparisons of table cells: the verdicts
