@@ -310,6 +310,19 @@ def data_classifier(split, modality: str = "w") -> LogisticProbe:
     return _CLASSIFIERS[key]
 
 
+LIKELIHOOD_SEED = 0  #: seeds the choice of the test examples whose log-likelihoods are estimated
+
+
+def likelihood_examples(split, n: int) -> np.ndarray:
+    """The ``n`` test examples (sorted row indices) whose log-likelihoods are estimated: drawn
+    at random, seeded by :data:`LIKELIHOOD_SEED`, the same for every model of a split. The test
+    rows of MNIST halves are sorted by digit, so the first ``n`` would all be zeros."""
+    total = len(split.y_test)
+    if not 0 < n <= total:
+        raise ValueError(f"n: expected between 1 and the {total} test examples, found {n}")
+    return np.sort(np.random.default_rng(LIKELIHOOD_SEED).permutation(total)[:n])
+
+
 def likelihood_view(model: VariationalModel, split, missing: str = "w") -> MissingView:
     """The image-only posterior that :func:`log_likelihoods` mixes into its proposal: the model's
     own, or for a joint-only encoder (the MVAE) the posterior of the refilled input."""
@@ -332,7 +345,7 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
       true tags; ``coherence``: see :func:`coherence`;
     - ``ll_joint``, ``ll_cond`` (generative models only): :math:`\\log p(x, w)` (a stochastic
       lower bound) and :math:`\\log p(w|x)` (consistent, bias of either sign) in nats per test
-      example, over the first ``n_ll`` test examples, estimated once per model by
+      example, over ``n_ll`` test examples (:func:`likelihood_examples`), estimated once per model by
       :func:`log_likelihoods`; ``ess_joint``, ``ess_cond``: the median effective sample size
       of their importance weights, out of ``K``. The image-only posterior in the proposal of
       :math:`\\log p(w|x)` is the model's own, or for a joint-only encoder the posterior of the
@@ -350,8 +363,9 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     classifier = data_classifier(split, missing)
     shared = {"lrap_both": both["lrap"], "map_both": both["map"]}
     if isinstance(model, VariationalModel):
-        ll = log_likelihoods(model, likelihood_view(model, split, missing), {m: a[:n_ll] for m, a in split.test.items()},
-                             K, seed + 4)
+        rows = likelihood_examples(split, n_ll)
+        ll = log_likelihoods(model, likelihood_view(model, split, missing),
+                             {m: a[rows] for m, a in split.test.items()}, K, seed + 4)
         shared.update({k: ll[k] for k in ("ll_joint", "ll_cond", "ess_joint", "ess_cond")})
     out = {}
     for fill_strategy in fills:

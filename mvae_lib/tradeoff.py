@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .crossmodal import likelihood_examples
 from .models import JMVAE, MMVAE, MoPoE, PoEMVAE, VariationalModel
 from .posteriors import Gaussian
 
@@ -233,7 +234,7 @@ def predicted_cost(model: VariationalModel, terms: Mapping[str, CrossTerms]) -> 
 
 def subsampled_weights(model: VariationalModel) -> dict[Subset, float]:
     """``{s: omega_s}``: the weights of the subsets' ELBOs in a mixture-based objective (module
-    docstring): MMVAE's experts 1/M, MoPoE's subsets 1/|S|; the joint ELBO (weight 1) for a model
+    docstring): MMVAE's experts 1/M, MoPoE's subsets one over their number; the joint ELBO (weight 1) for a model
     whose bound of :math:`\\log p(x, w)` is the MVAE's (the MVAE, JMVAE-kl's :math:`\\mathcal L(x, w)`,
     PoE's :math:`\\mathcal L(x, w)`)."""
     names = tuple(model.modalities)
@@ -312,17 +313,18 @@ def component_lrap(model: VariationalModel, split, seed: int = 1, batch_size: in
 
 
 #: Version of the measurements of :func:`measure_run`: part of the key of the scores kept beside a run.
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2
 
 
-def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, first: bool = False,
+def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, ll_examples: bool = False,
                 device=None) -> dict[str, float]:
     """Every measurement of this module for one saved run (:class:`mvae_lib.runs.Run`) on ``split``,
     as a flat dict of floats, kept beside the run (:func:`mvae_lib.runcache.save_scores`) so that a
     rerun computes nothing twice.
 
     On ``n`` test examples drawn at random (seeded by ``seed``; the test rows are sorted by class),
-    or with ``first=True`` on the first ``n`` (those whose log-likelihoods Table 3 estimates), with ``draws`` draws of z per example and term: for each modality ``m`` the cross term
+    or with ``ll_examples=True`` on those whose log-likelihoods Table 3 estimates
+    (:func:`mvae_lib.crossmodal.likelihood_examples`), with ``draws`` draws of z per example and term: for each modality ``m`` the cross term
     ``cross_m``, the reference term ``ref_m``, ``deficit_m`` and its Monte Carlo standard error
     ``deficit_m_se`` (:func:`cross_terms`); ``cost`` (:func:`predicted_cost`); ``bound`` and
     ``bound_se`` (:func:`objective_bound`) and its parts ``rec_<m>@<s>``, ``kl@<s>``; for a
@@ -332,12 +334,13 @@ def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, first
     from . import runcache
     from .train import pick_device
 
-    spec = {"n": n, "draws": draws, "seed": seed, "first": first, "version": MEASURE_VERSION}
+    spec = {"n": n, "draws": draws, "seed": seed, "ll_examples": ll_examples, "version": MEASURE_VERSION}
     saved = runcache.load_scores(run.path, "tradeoff", spec)
     if saved:
         return saved
     model = run.model(pick_device(device))
-    rows = np.arange(n) if first else np.sort(np.random.default_rng(seed).permutation(len(split.y_test))[:n])
+    rows = likelihood_examples(split, n) if ll_examples else np.sort(
+        np.random.default_rng(seed).permutation(len(split.y_test))[:n])
     inputs = {m: a[rows] for m, a in split.test.items()}
     fill_means = {m: a.mean(0) for m, a in split.train.items()}
     terms = cross_terms(model, inputs, draws, seed, fill_means=fill_means)
@@ -350,7 +353,7 @@ def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, first
     out["bound"], out["bound_se"] = bound.mean, bound.mc_se
     for s, p in parts.items():
         out.update({f"{k}@{'+'.join(s)}": v for k, v in p.items()})
-    if isinstance(model, (MMVAE, MoPoE)) and not first:
+    if isinstance(model, (MMVAE, MoPoE)) and not ll_examples:
         out.update({f"lrap@{k}": v for k, v in component_lrap(model, split).items()})  # Table 3's seeds
     runcache.save_scores(run.path, "tradeoff", spec, out)
     return out

@@ -213,3 +213,18 @@ def test_bad_options_are_named():
         build_model("PoE", [X, W], CFG, K=3)
     with pytest.raises(ValueError, match="reads two or more"):
         build_model("PoE", [X], CFG)
+
+
+def test_likelihood_examples_are_a_seeded_draw_over_every_digit():
+    from mvae_lib.crossmodal import likelihood_examples
+    from mvae_lib.datasets import load_split
+
+    split = load_split("mnist-halves", 0)
+    rows = likelihood_examples(split, 100)
+    assert len(set(rows)) == 100 and list(rows) == sorted(rows)
+    assert (rows == likelihood_examples(split, 100)).all()  # the same for every model
+    assert set(likelihood_examples(split, 10)) <= set(rows)  # the settling check's examples are among them
+    assert len(set(split.y_test[rows].argmax(1))) == 10  # not the first 100 rows, which are all zeros
+    assert len(set(split.y_test[:100].argmax(1))) == 1
+    with pytest.raises(ValueError, match="between 1 and"):
+        likelihood_examples(split, 0)
