@@ -168,15 +168,22 @@ class Chapter:
     def settling(self, models=("MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE"), n: int = 10, repeats: int = 3) -> dict:
         """The settling check of every model's log-likelihoods on split 0 (:func:`mvae_lib.settling.settle_run`):
         ``{model: Settling}`` at :math:`K/10`, :math:`K` and :math:`5K` draws, :math:`K` the one Table 3
-        uses in this build, ``repeats`` times (:math:`5K` once) on the first ``n`` test examples:
+        uses in this build, ``repeats`` times (:math:`5K` once) on ``n`` of the test examples whose
+        likelihoods Table 3 estimates:
         :math:`n\\,(3.3\\,K + 5K)` decoder passes per model (ours, for CPU time: we measured about 25 s
-        per model on two shared cores at the full build's K, a few seconds at the quick build's). Kept beside
+        per model on two shared cores at the full build's K, a few seconds at the quick build's), the
+        models in parallel worker processes (:func:`mvae_lib.settling.settle_model`). Kept beside
         each run, so the chapters "Encoders for every subset" and "Table 3" share one computation."""
-        from .settling import settle_run
+        from .runner import default_workers, run_jobs
+        from .settling import settle_model
 
         K = self.evaluation.K
-        return {m: settle_run(self.run(m, 3, split=0), self.split(0), (K // 10, K, 5 * K), n=n, repeats=repeats)
+        jobs = {m: dict(dataset=self.dataset, model=m, split=0, preset=self.preset, out_dir=self.runs_dir,
+                        Ks=(K // 10, K, 5 * K), n=n, repeats=repeats, device=self.device, data_root=self.data_root)
                 for m in models}
+        done = dict(run_jobs(settle_model, jobs, workers=default_workers(self.device, self.preset), progress=False,
+                             desc="settling"))
+        return {m: done[m] for m in models}
 
     def compare(self, results: Results, a: tuple, b: tuple, metric: str = "lrap") -> Comparison:
         """:func:`mvae_lib.stats.compare` of cells ``a`` and ``b``, quoting this build's epochs."""

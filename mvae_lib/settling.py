@@ -90,6 +90,22 @@ def settle(model, view, inputs: Mapping[str, np.ndarray], Ks: Sequence[int], rep
     return Settling(Ks, means, ess, len(next(iter(inputs.values()))))
 
 
+def settle_model(dataset: str, model: str, split: int, *, preset, out_dir, Ks: Sequence[int], n: int = 10,
+                 repeats: int = 3, device=None, data_root=None) -> Settling:
+    """:func:`settle_run` of the saved Table 3 run of ``model`` on ``split`` (trained first if it is
+    not saved), by name: a job for :func:`mvae_lib.runner.run_jobs`, so that the models of a
+    settling check run in parallel, one thread each, like Table 3's scoring."""
+    from .datasets import load_split
+    from .runner import run_threads, torch_threads
+    from .runs import get_run
+    from .train import pick_device
+
+    run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
+                  progress=False)
+    with torch_threads(run_threads(preset) if pick_device(device).type == "cpu" else None):
+        return settle_run(run, load_split(dataset, split, data_root), Ks, n, repeats)
+
+
 def settle_run(run, split, Ks: Sequence[int], n: int = 10, repeats: int = 3, seed: int = 0,
                missing: str = "w") -> Settling:
     """:func:`settle` of a saved run on ``n`` test examples of ``split`` (drawn as those whose

@@ -147,3 +147,23 @@ def test_log_likelihoods_and_the_settling_check_on_a_small_model():
         assert resolution({"PoE": s}, c) == pytest.approx(abs(s.movement(c)) + s.spread(c))
     with pytest.raises(ValueError, match="two values of K"):
         settle(model, view, inputs, Ks=[5], repeats=2)
+
+
+def test_the_books_settling_check_runs_the_models_in_parallel_as_they_run_alone(tmp_path, tiny_preset):
+    """Chapter.settling spreads the models over worker processes (settle_model); each model's
+    result is the one settle_run gives on the same saved run, and is kept beside it."""
+    from mvae_lib.book import setup
+    from mvae_lib.datasets import load_split
+    from mvae_lib.runs import get_run
+    from mvae_lib.settling import settle_run
+
+    chapter = setup(quick=True, dataset="mnist-halves", data_root=None, device="cpu", runs_dir=str(tmp_path),
+                    splits=1, epochs=None)
+    chapter.__class__ = type("TinyChapter", (type(chapter),), {"preset": property(lambda self: tiny_preset)})
+    together = chapter.settling(models=("MVAE", "PoE"), n=3, repeats=2)
+    assert list(together) == ["MVAE", "PoE"]
+    K = chapter.evaluation.K
+    for m, s in together.items():
+        run = get_run("mnist-halves", m, 3, 0, preset=tiny_preset, out_dir=tmp_path, progress=False)
+        alone = settle_run(run, load_split("mnist-halves", 0), (K // 10, K, 5 * K), n=3, repeats=2)
+        assert alone == s
