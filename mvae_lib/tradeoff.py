@@ -324,7 +324,8 @@ def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, ll_ex
 
     On ``n`` test examples drawn at random (seeded by ``seed``; the test rows are sorted by class),
     or with ``ll_examples=True`` on those whose log-likelihoods Table 3 estimates
-    (:func:`mvae_lib.crossmodal.likelihood_examples`), with ``draws`` draws of z per example and term: for each modality ``m`` the cross term
+    (:func:`mvae_lib.crossmodal.likelihood_examples`), with ``draws`` draws of z per example and
+    term: for each modality ``m`` the cross term
     ``cross_m``, the reference term ``ref_m``, ``deficit_m`` and its Monte Carlo standard error
     ``deficit_m_se`` (:func:`cross_terms`); ``cost`` (:func:`predicted_cost`); ``bound`` and
     ``bound_se`` (:func:`objective_bound`) and its parts ``rec_<m>@<s>``, ``kl@<s>``; for a
@@ -357,6 +358,23 @@ def measure_run(run, split, n: int = 1000, draws: int = 10, seed: int = 0, ll_ex
         out.update({f"lrap@{k}": v for k, v in component_lrap(model, split).items()})  # Table 3's seeds
     runcache.save_scores(run.path, "tradeoff", spec, out)
     return out
+
+
+def measure_model(dataset: str, model: str, split: int, *, preset, out_dir, n: int = 1000, draws: int = 10,
+                  ll_examples: bool = False, device=None, data_root=None) -> dict[str, float]:
+    """:func:`measure_run` of the saved Table 3 run of ``model`` on ``split`` (trained first if it
+    is not saved), by name: a job for :func:`mvae_lib.runner.run_jobs`, so that the runs of a
+    chapter are measured in parallel worker processes, one thread each."""
+    from .datasets import load_split
+    from .runner import run_threads, torch_threads
+    from .runs import get_run
+    from .train import pick_device
+
+    run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
+                  progress=False)
+    with torch_threads(run_threads(preset) if pick_device(device).type == "cpu" else None):
+        return measure_run(run, load_split(dataset, split, data_root), n, draws, ll_examples=ll_examples,
+                           device=device)
 
 
 def as_results(measures: Mapping[tuple[str, int], Mapping[str, float]], dataset: str):
