@@ -24,14 +24,16 @@ large and then comes out too *low*.
 :func:`conditional_estimate` draws :math:`z_{1:K}` once, from the *defensive mixture*
 (Hesterberg 1995)
 
-.. math:: r(z) = \pi_1\, q(z \mid x, w) + \pi_2\, q(z \mid x) + \pi_3\, p(z),
-          \qquad \pi = (0.45, 0.45, 0.1)\ (\texttt{DEFENSIVE}),
+.. math:: r(z) = \pi_1\, q(z \mid x, w) + \pi_2\, q(z \mid x) + \pi_3\, p(z)
 
-and computes all three estimates from the same weights:
+with :math:`\pi = (0.45, 0.45, 0.1)` (``DEFENSIVE``), and computes all three estimates from
+the same weights:
 
-.. math:: \widehat{\log p}(x, w) = \log \frac1K \sum_k \frac{p(x, w, z_k)}{r(z_k)}, \quad
-          \widehat{\log p}(x) = \log \frac1K \sum_k \frac{p(x, z_k)}{r(z_k)}, \quad
-          \widehat{\log p}(w \mid x) = \widehat{\log p}(x, w) - \widehat{\log p}(x).
+.. math::
+
+   \widehat{\log p}(x, w) &= \log \frac1K \sum_k \frac{p(x, w, z_k)}{r(z_k)}, \\
+   \widehat{\log p}(x) &= \log \frac1K \sum_k \frac{p(x, z_k)}{r(z_k)}, \\
+   \widehat{\log p}(w \mid x) &= \widehat{\log p}(x, w) - \widehat{\log p}(x).
 
 The first component covers :math:`p(z \mid x, w)` (the numerator's posterior), the second
 :math:`p(z \mid x)` (the denominator's), and the prior bounds every weight:

@@ -21,7 +21,7 @@ CSS = """\
   .mvae-interactive .mvae-static { display: block; max-width: 100%; }
 }
 /* the chapters' code at a size that fits 86 characters a line in a 1280-px window */
-div.cell_input div.highlight pre { font-size: 0.8rem; }
+div.cell_input div.highlight pre { font-size: 0.75rem; }
 """
 MARKER = 'class="mvae-live"'  # what InteractiveFigure.html() writes into a page
 

@@ -278,8 +278,11 @@ class VariationalModel(LatentModel):
     r"""A Gaussian posterior per encoder and the generative model
     :math:`p(z)\prod_m p(m \mid z)` with :math:`p(z) = \mathcal N(0, I)`, trained on the bound
 
-    .. math:: \mathcal L(x, w) = \mathbb E_{q(z|x,w)}\big[\log p(x|z) + \log p(w|z)\big]
-              - \mathrm{KL}\big(q(z|x,w) \,\|\, p(z)\big) \;\le\; \log p(x, w)
+    .. math::
+
+       \mathcal L(x, w) &= \mathbb E_{q(z|x,w)}\big[\log p(x|z) + \log p(w|z)\big]
+       - \mathrm{KL}\big(q(z|x,w) \,\|\, p(z)\big) \\
+       &\le \log p(x, w)
 
     (paper eq. 6; one sample of :math:`z`, eq. 7 with :math:`L = 1`), derived in the
     chapters "The VAE and its lower bound" and "The multimodal VAE". Models with other
