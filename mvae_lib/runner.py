@@ -70,6 +70,13 @@ def run_threads(preset: Preset) -> int:
     return 1 if preset.model.latent <= SMALL_LATENT else max(1, os.cpu_count() or 1)
 
 
+def run_threads_on(preset: Preset, device):
+    """:func:`torch_threads` of a run of ``preset`` on ``device``: its fixed :func:`run_threads`
+    on the CPU, the setting left alone on a GPU. Every process that trains or scores a run
+    (a chapter's kernel or a worker) enters it, so a run's digits depend on its key alone."""
+    return torch_threads(run_threads(preset) if pick_device(device).type == "cpu" else None)
+
+
 @contextmanager
 def torch_threads(threads: int | None):
     """Run on ``threads`` CPU threads (None: leave the setting), restoring it afterwards."""

@@ -22,7 +22,7 @@ from .crossmodal import encode
 from .datasets import Split, dataset_name, load_split
 from .evaluate import fit_probe, score
 from .models import LatentModel, Modality, VariationalModel, build_model, model_spec
-from .runner import run_threads, torch_threads
+from .runner import run_threads_on
 from .settings import SETTINGS, Row, check_row, view_data
 from .train import pick_device, train
 
@@ -204,7 +204,7 @@ def get_run(dataset: str, model: str, setting: int, split: int = 0, *, preset: s
     def make():
         split_data = load_split(dataset, split, data_root) if data is None else data
         dev = pick_device(device)
-        with torch_threads(run_threads(preset) if dev.type == "cpu" else None):
+        with run_threads_on(preset, dev):
             record, latents, weights = train_and_evaluate(split_data, model, view, preset, dev, progress, options)
         record["device"] = str(dev)
         trained.append(path)

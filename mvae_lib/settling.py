@@ -96,13 +96,12 @@ def settle_model(dataset: str, model: str, split: int, *, preset, out_dir, Ks: S
     not saved), by name: a job for :func:`mvae_lib.runner.run_jobs`, so that the models of a
     settling check run in parallel, one thread each, like Table 3's scoring."""
     from .datasets import load_split
-    from .runner import run_threads, torch_threads
+    from .runner import run_threads_on
     from .runs import get_run
-    from .train import pick_device
 
     run = get_run(dataset, model, 3, split, preset=preset, out_dir=out_dir, device=device, data_root=data_root,
                   progress=False)
-    with torch_threads(run_threads(preset) if pick_device(device).type == "cpu" else None):
+    with run_threads_on(preset, device):
         return settle_run(run, load_split(dataset, split, data_root), Ks, n, repeats)
 
 

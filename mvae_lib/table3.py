@@ -26,7 +26,7 @@ from .crossmodal import FILLS, evaluate_missing
 from .datasets import check_available, load_split
 from .models import VariationalModel, model_names, model_spec
 from .results import Results
-from .runner import default_workers, parse_devices, run_jobs, run_threads, torch_threads
+from .runner import default_workers, parse_devices, run_jobs, run_threads_on
 from .runs import Run, get_run, resolve_preset
 from .settings import Row
 from .tables import run_table
@@ -238,7 +238,7 @@ def score_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, 
     if need_base or need_probes:
         device = pick_device(device)
         fill_of = {OWN if f is None else f: f for f in fills}
-        with torch_threads(run_threads(preset) if device.type == "cpu" else None):
+        with run_threads_on(preset, device):
             net, data = run.model(device), load_split(dataset, split, data_root)
             if need_base:
                 scores = evaluate_missing(net, data, [fill_of[k] for k in need_base], encoding, K=evaluation.K,
