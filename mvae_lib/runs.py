@@ -36,13 +36,16 @@ def run_spec(dataset: str, split: int, model: str, view: str, preset: Preset, op
 
     ``options`` are the model's own settings (JMVAE-kl's ``alpha``, MMVAE's ``K``) when they
     differ from its defaults; without them the spec, and so every key saved before options
-    existed, is unchanged. ``dataset`` is recorded by its name (an ``.npz`` file's content name).
+    existed, is unchanged; so is a model's whose declared ``version`` is 1. ``dataset`` is
+    recorded by its name (an ``.npz`` file's content name).
     """
     spec = {"format": RUNS_FORMAT, "dataset": dataset_name(dataset), "split": split, "model": model,
             "view": view, "model_config": asdict(preset.model), "train_config": asdict(preset.train),
             "encodings": ENCODINGS}
     if options:
         spec["options"] = dict(sorted(options.items()))
+    if model_spec(model).version != 1:
+        spec["model_version"] = model_spec(model).version
     return spec
 
 

@@ -134,9 +134,9 @@ def test_poe_loss_is_minus_the_sum_of_the_three_subset_elbos():
     torch.testing.assert_close(lib["elbo_x"], elbos[("x",)])
 
 
-def test_mopoe_loss_is_minus_the_mean_of_the_subset_elbos():
+def test_mopoe_averaged_loss_is_minus_the_mean_of_the_subset_elbos():
     torch.manual_seed(13)
-    mopoe, data = build_model("MoPoE", [X, W], CFG), batch()
+    mopoe, data = build_model("MoPoE", [X, W], CFG, estimator="average"), batch()
     torch.manual_seed(14)
     lib = mopoe.loss(data)
     torch.manual_seed(14)  # the library's order: x, w, (x, w); every subset reconstructs both

@@ -15,11 +15,16 @@ objective; with two modalities that is every non-empty subset):
           - \mathrm{KL}\big(q(z|s) \,\|\, p(z)\big),
 
 each a lower bound on :math:`\log p(s)`; :math:`\mathcal L(x)` reconstructs only :math:`x`.
+With more than two modalities the sum also takes ``subsets`` random subsets of the others
+(sizes 2 to M - 1), drawn afresh for every mini-batch (:class:`PoEOptions`).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
 
+import torch
 from torch import Tensor
 
 from ..config import ModelConfig
@@ -68,6 +73,23 @@ class ExpertsModel(VariationalModel):
         return q
 
 
+@dataclass(frozen=True)
+class PoEOptions:
+    """The product of experts' own settings.
+
+    Attributes
+    ----------
+    subsets : int
+        With M > 2 modalities, how many random subsets of sizes 2 to M - 1 join the full set
+        and the single modalities in the objective, drawn afresh for every mini-batch. Wu &
+        Goodman's code (``celeba19/train.py``, ``--approx-m``, "number of ELBO terms to approx.
+        the full MVAE objective") defaults it to 1, as does MultiVae's ``MVAEConfig.k``. With
+        two modalities there are no such subsets and it changes nothing.
+    """
+
+    subsets: int = 1
+
+
 class PoEMVAE(ExpertsModel):
     r"""Product-of-experts MVAE: encoders ``"x"`` and ``"w"``, the prior as a third expert.
 
@@ -80,34 +102,54 @@ class PoEMVAE(ExpertsModel):
               \mathcal L(s) &= \mathbb E_{q(z|s)}\Big[\sum_{m \in s} \log p(m|z)\Big]
               - \mathrm{KL}\big(q(z|s) \,\|\, p(z)\big) \;\le\; \log p(s).
 
+    With :math:`M > 2` modalities the sum also takes ``subsets`` random subsets of sizes 2
+    to :math:`M - 1` (default 1, :class:`PoEOptions`), drawn afresh for every mini-batch:
+    Wu & Goodman's sub-sampled objective, a sum of bounds on the log-likelihoods of
+    several subsets (not itself a bound on :math:`\log p` of all the modalities).
+
     Derived in the book's chapter "Encoders for every subset" (``book/subsets.md``).
     """
 
-    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig, subsets: int = PoEOptions.subsets):
         if len(modalities) < 2:
             raise ValueError(f"PoE reads two or more modalities; found {len(modalities)}")
+        if subsets < 0:
+            raise ValueError(f"subsets (random subsets per mini-batch) must be >= 0; found {subsets}")
         super().__init__(modalities, config)
+        self.n_subsets = subsets
+        names = list(self.modalities)
+        #: The subsets of sizes 2 to M - 1, from which ``subsets`` are drawn per mini-batch.
+        self.middle = [s for r in range(2, len(names)) for s in combinations(names, r)]
+
+    def training_subsets(self) -> list[tuple[str, ...]]:
+        """The subsets of one step's objective: all, each modality, and the random ones."""
+        drawn = []
+        if self.middle and self.n_subsets:
+            picks = torch.randint(len(self.middle), (self.n_subsets,)).tolist()
+            drawn = [self.middle[i] for i in picks]
+        return [tuple(self.modalities)] + [(m,) for m in self.modalities] + drawn
 
     def posterior(self, inputs, given=None) -> Gaussian:
         return product_of_experts(self.experts(inputs, given), prior=True)
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
-        """Negative sum of the bounds of ``(x, w)``, ``x`` and ``w``.
+        """Negative sum of the bounds of ``(x, w)``, ``x`` and ``w`` (and of the random
+        subsets, :meth:`training_subsets`).
 
         Terms (batch means): ``loss``; ``elbo``, ``kl``, ``rec_<m>`` of the joint bound;
         ``elbo_<m>`` of each single-modality bound.
         """
         out: dict[str, Tensor] = {}
         total = 0.0
-        for subset in [tuple(self.modalities)] + [(m,) for m in self.modalities]:
+        for subset in self.training_subsets():
             rec, kl = subset_elbo_terms(self, self.posterior(inputs, subset), inputs, subset)
             rec_sum = sum(rec.values())
             total = total + (rec_sum + kl_weight * kl).mean()
             elbo = -(rec_sum + kl).mean()
-            if len(subset) > 1:
+            if len(subset) == len(self.modalities):
                 out.update({k: v.mean() for k, v in rec.items()})
                 out["kl"], out["elbo"] = kl.mean(), elbo
-            else:
+            elif len(subset) == 1:
                 out[f"elbo_{subset[0]}"] = elbo
         out["loss"] = total
         return out

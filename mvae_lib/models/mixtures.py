@@ -46,7 +46,7 @@ from torch import Tensor
 from dataclasses import dataclass
 
 from ..config import ModelConfig
-from ..objectives import log_standard_normal
+from ..objectives import log_standard_normal, reconstruction_terms
 from ..posteriors import Gaussian, Mixture, product_of_experts
 from .base import LatentModel, Modality
 from .experts import ExpertsModel, subset_elbo_terms
@@ -67,6 +67,33 @@ class MMVAEOptions:
 
 
 DEFAULT_K = MMVAEOptions.K
+
+#: MoPoE's estimators of its objective (:class:`MoPoEOptions`).
+MOPOE_ESTIMATORS = ("subsample", "average")
+
+
+@dataclass(frozen=True)
+class MoPoEOptions:
+    """MoPoE's own settings.
+
+    Attributes
+    ----------
+    estimator : str
+        How a training step estimates the average of the subsets' bounds.
+        ``"subsample"`` (the default, the authors' code: ``mixture_component_selection`` in
+        thomassutter/MoPoE gives each example of the batch one subset's posterior, all the
+        modalities are decoded from that one draw, and the KL term is the mean of every
+        subset's KL to the prior): one decoder pass per modality, as the MVAE.
+        ``"average"``: a draw from every subset, each decoded, the bounds averaged: the
+        same expected objective with less variance, at :math:`2^M - 1` decoder passes
+        per modality.
+    """
+
+    estimator: str = "subsample"
+
+    def __post_init__(self):
+        if self.estimator not in MOPOE_ESTIMATORS:
+            raise ValueError(f"MoPoE estimator must be one of {MOPOE_ESTIMATORS}; found {self.estimator!r}")
 
 
 def stratified_iw_bound(model: LatentModel, q: Mixture, inputs: Mapping[str, Tensor], K: int,
@@ -173,18 +200,39 @@ class MoPoE(ExpertsModel):
 
     a bound because the KL is convex in its first argument: the average of the subsets'
     KLs is at least the KL of their mixture, so :math:`\mathcal L_{\mathrm{MoPoE}}` is at
-    most the mixture's own bound. Derived in the book's chapter "Encoders for every subset"
-    (``book/subsets.md``).
+    most the mixture's own bound. A training step estimates it as the authors' code does
+    (``estimator="subsample"``, :class:`MoPoEOptions`): each example draws one subset, its
+    :math:`z` comes from that subset's product, every modality is decoded from it, and the
+    KL term is the mean of all the subsets' KLs; in expectation over the draw of the subset
+    this is :math:`\mathcal L_{\mathrm{MoPoE}}`. Derived in the book's chapter "Encoders
+    for every subset" (``book/subsets.md``).
     """
 
-    def __init__(self, modalities: Sequence[Modality], config: ModelConfig):
+    def __init__(self, modalities: Sequence[Modality], config: ModelConfig,
+                 estimator: str = MoPoEOptions.estimator):
+        MoPoEOptions(estimator)  # checks it
         super().__init__(modalities, config)
+        self.estimator = estimator
         names = [m.name for m in modalities]
         self.subsets = [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
 
     def subset_posterior(self, inputs, subset) -> Gaussian:
         experts = self.experts(inputs, subset)
         return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
+
+    def all_subset_posteriors(self, inputs: Mapping[str, Tensor]) -> Gaussian:
+        """Every subset's product at once, stacked in the order of ``subsets``: mu and logvar
+        of shape (S, B, D). The same products as :meth:`subset_posterior` (precisions add),
+        computed with one matrix product over a 0/1 membership matrix."""
+        experts = self.experts(inputs)
+        names = list(self.modalities)
+        member = torch.tensor([[float(m in s) for m in names] for s in self.subsets],
+                              device=experts[0].mu.device)              # (S, M)
+        mu = torch.stack([e.mu for e in experts])                      # (M, B, D)
+        precision = torch.exp(-torch.stack([e.logvar for e in experts]))
+        total = torch.einsum("sm,mbd->sbd", member, precision)         # (S, B, D)
+        mean = torch.einsum("sm,mbd->sbd", member, precision * mu) / total
+        return Gaussian(mean, -torch.log(total))
 
     def joint_code(self, inputs: Mapping[str, Tensor], mode: str = "sample",
                    generator: torch.Generator | None = None) -> Tensor:
@@ -205,7 +253,23 @@ class MoPoE(ExpertsModel):
         return parts[0] if len(parts) == 1 else Mixture(parts)
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
-        """Negative average of the subsets' bounds; terms ``loss, elbo, kl, rec_<m>`` (subset means)."""
+        """Negative average of the subsets' bounds, estimated as ``estimator`` says
+        (:class:`MoPoEOptions`); terms ``loss, elbo, kl, rec_<m>`` (batch means)."""
+        if self.estimator == "average":
+            return self._averaged_loss(inputs, kl_weight)
+        q = self.all_subset_posteriors(inputs)                          # (S, B, D) each
+        S, B, D = q.mu.shape
+        pick = torch.randint(S, (B,), device=q.mu.device)               # one subset per example
+        rows = torch.arange(B, device=q.mu.device)
+        z = Gaussian(q.mu[pick, rows], q.logvar[pick, rows]).sample()   # (B, D)
+        rec = reconstruction_terms(self.likelihoods, inputs, self.decode(z))
+        kl = q.kl_to_prior().mean(0)                                    # (B,) the subsets' mean KL
+        rec_sum = sum(rec.values())
+        return {"loss": (rec_sum + kl_weight * kl).mean(), "elbo": -(rec_sum + kl).mean(), "kl": kl.mean(),
+                **{k: v.mean() for k, v in rec.items()}}
+
+    def _averaged_loss(self, inputs: Mapping[str, Tensor], kl_weight: float) -> dict[str, Tensor]:
+        """Every subset's bound, each with its own draw, averaged (``estimator="average"``)."""
         loss = elbo = kl_mean = 0.0
         rec_means: dict[str, Tensor] = {}
         for subset in self.subsets:
@@ -217,3 +281,6 @@ class MoPoE(ExpertsModel):
             for k, v in rec.items():
                 rec_means[k] = rec_means.get(k, 0.0) + v.mean() / len(self.subsets)
         return {"loss": loss, "elbo": elbo, "kl": kl_mean, **rec_means}
+
+    def extra_repr(self) -> str:
+        return f"estimator={self.estimator!r}"

@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, fields
 
 from ..config import ModelConfig
 from .base import LatentModel, Modality
-from .experts import PoEMVAE
+from .experts import PoEMVAE, PoEOptions
 from .jmvae import JMVAE, JMVAEOptions
-from .mixtures import MMVAE, MoPoE, MMVAEOptions
+from .mixtures import MMVAE, MMVAEOptions, MoPoE, MoPoEOptions
+from .mmvaeplus import MMVAEPlus, MMVAEPlusOptions
 from .paper import AE, MAE, MVAE, VAE
 
 READS = ("one", "all")  # a single input (settings 1-2), or every modality (settings 3-4)
@@ -50,6 +51,10 @@ class ModelSpec:
         A frozen dataclass of the model's own settings, whose defaults cite their source.
     description : str
         One line for the command line's help.
+    version : int
+        Bump it when a change alters what the model's training computes: saved runs of the
+        model are keyed by it (from 2 on), so older runs are trained again, and runs of the
+        other models are kept.
     """
 
     name: str
@@ -58,6 +63,7 @@ class ModelSpec:
     image_alone: str
     options: type | None = None
     description: str = ""
+    version: int = 1
 
     def __post_init__(self):
         if self.reads not in READS:
@@ -136,8 +142,12 @@ for _spec in (
     ModelSpec("MAE", MAE, "all", "fill", description="multimodal autoencoder (paper, settings 3-4)"),
     ModelSpec("MVAE", MVAE, "all", "fill", description="the paper's multimodal VAE (settings 3-4)"),
     ModelSpec("JMVAE-kl", JMVAE, "all", "own", JMVAEOptions, "joint encoder plus unimodal encoders"),
-    ModelSpec("PoE", PoEMVAE, "all", "own", description="product of experts (Wu & Goodman 2018)"),
+    ModelSpec("PoE", PoEMVAE, "all", "own", PoEOptions, "product of experts (Wu & Goodman 2018)"),
     ModelSpec("MMVAE", MMVAE, "all", "own", MMVAEOptions, "mixture of experts (Shi et al. 2019)"),
-    ModelSpec("MoPoE", MoPoE, "all", "own", description="mixture of products of experts (Sutter et al. 2021)"),
+    # version 2: one subset per example (the authors' estimator), where version 1 averaged every subset's bound
+    ModelSpec("MoPoE", MoPoE, "all", "own", MoPoEOptions, "mixture of products of experts (Sutter et al. 2021)",
+              version=2),
+    ModelSpec("MMVAE+", MMVAEPlus, "all", "own", MMVAEPlusOptions,
+              "shared and private codes, auxiliary prior (Palumbo et al. 2023)"),
 ):
     register_model(_spec)
