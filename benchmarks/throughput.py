@@ -15,8 +15,13 @@ same sizes, beside the MVAE's, as milliseconds per step and as a multiple of the
 (``--models``; their FLOPs differ by design, e.g. MMVAE decodes K samples per expert, so
 the multiple is the figure to watch for a regression).
 
+Then (``--four``, default on) one training step of each Part IV model on four modalities
+of 196 bits (the MNIST quadrants' shape) at the paper's widths: the MVAE, PoE, MMVAE, MoPoE
+with the authors' estimator and with the average over subsets, MMVAE+ and a conditional VAE,
+again as a multiple of the MVAE's step.
+
     python benchmarks/throughput.py [--baseline] [--device cpu|cuda] [--steps N] [--rounds N]
-                                    [--batch-sizes 100 256] [--models MVAE JMVAE-kl ...]
+                                    [--batch-sizes 100 256] [--models MVAE JMVAE-kl ...] [--no-four]
 """
 from __future__ import annotations
 
@@ -160,6 +165,39 @@ def model_steps(device, batch_size: int, models: list[str], rounds: int) -> dict
     return {kind: statistics.median(t) for kind, t in times.items()}
 
 
+QUADRANT_MODALITIES = [Modality(q, 196, "bernoulli") for q in ("tl", "tr", "bl", "br")]
+#: Part IV's models: (label, kind, options); the CVAE observes the left half (Sohn et al.'s second task).
+FOUR_MODELS = [("MVAE", "MVAE", {}), ("PoE", "PoE", {}), ("MMVAE", "MMVAE", {}), ("MoPoE", "MoPoE", {}),
+               ("MoPoE avg", "MoPoE", {"estimator": "average"}), ("MMVAE+", "MMVAE+", {}),
+               ("CVAE", "CVAE", {"observed": ("tl", "bl")})]
+
+
+def four_modality_steps(device, batch_size: int, rounds: int) -> dict[str, float]:
+    """Median seconds of one training step of each of :data:`FOUR_MODELS` at the paper's
+    widths on four 196-bit modalities, interleaved round by round."""
+    from mvae_lib.models import CVAE
+
+    config = PRESETS["paper"]
+    batches = [{q.name: (torch.rand(batch_size, 196, device=device) < 0.13).float() for q in QUADRANT_MODALITIES}
+               for _ in range(2)]
+    steps = {}
+    for label, kind, options in FOUR_MODELS:
+        torch.manual_seed(0)
+        if kind == "CVAE":
+            model = CVAE(QUADRANT_MODALITIES, config.model, **options).to(device)
+        else:
+            model = build_model(kind, QUADRANT_MODALITIES, config.model, **options).to(device)
+        opt = make_optimizer(model, config.train)
+        steps[label] = (lambda m, o: lambda b: train_step(m, o, b, config.train))(model, opt)
+    for step in steps.values():
+        step(batches[0])
+    times: dict[str, list[float]] = {label: [] for label in steps}
+    for r in range(rounds):
+        for label, step in steps.items():
+            times[label].append(timed(lambda: step(batches[r % 2]), 1, device))
+    return {label: statistics.median(t) for label, t in times.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
@@ -170,6 +208,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="*", default=ALL_MODELS, choices=ALL_MODELS,
                         help="models whose step is timed beside the MVAE's at batch 100 (default: all; "
                              "none: skip)")
+    parser.add_argument("--no-four", dest="four", action="store_false",
+                        help="skip the four-modality models of Part IV")
     parser.add_argument("--baseline", action="store_true",
                         help="also time a plain PyTorch MVAE (separate heads, default Adam, clip pass)")
     args = parser.parse_args(argv)
@@ -201,6 +241,16 @@ def main(argv=None):
         print(f"{'model':<9} {'ms/step':>8} {'samples/s':>10} {'x MVAE':>7}")
         for kind, t in seconds.items():
             print(f"{kind:<9} {1e3 * t:>8.1f} {batch / t:>10.1f} {t / seconds['MVAE']:>7.2f}")
+
+    if args.four:
+        batch = args.batch_sizes[0]
+        rounds = max(3, args.rounds // 3)
+        seconds = four_modality_steps(device, batch, rounds)
+        print(f"\nfour modalities of 196 bits (the quadrants' shape), the paper's widths, batch {batch} "
+              f"(median over {rounds} interleaved rounds)")
+        print(f"{'model':<10} {'ms/step':>8} {'samples/s':>10} {'x MVAE':>7}")
+        for label, t in seconds.items():
+            print(f"{label:<10} {1e3 * t:>8.1f} {batch / t:>10.1f} {t / seconds['MVAE']:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ Modules, in the order of the method:
 from .config import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from .crossmodal import FILLS, MissingView, encode, evaluate_missing
 from .datasets import (DATASETS, DataError, DatasetSpec, Split, from_arrays, load_split, mirflickr, mnist_halves,
-                       register_dataset, save_npz)
+                       mnist_quadrants, register_dataset, save_npz)
 from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score
-from .models import (AE, JMVAE, MAE, MMVAE, MODEL_SPECS, MVAE, VAE, Autoencoder, JMVAEOptions, LatentModel,
-                     MMVAEOptions, Modality, ModelSpec, MoPoE, PoEMVAE, VariationalModel, build_model, model_names,
-                     register_model)
+from .models import (AE, CVAE, JMVAE, MAE, MMVAE, MODEL_SPECS, MVAE, VAE, Autoencoder, JMVAEOptions, LatentModel,
+                     MMVAEOptions, MMVAEPlus, MMVAEPlusOptions, Modality, ModelSpec, MoPoE, MoPoEOptions, PoEMVAE,
+                     PoEOptions, VariationalModel, build_model, model_names, register_model)
 from .objectives import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_standard_normal,
                          log_standard_normal, negative_elbo, reparameterize)
 from .paper import PAPER_LRAP

@@ -165,7 +165,34 @@ class Chapter:
                           out_dir=self.runs_dir, device=self.device, data_root=self.data_root,
                           evaluation=self.evaluation, **kwargs)
 
-    def settling(self, models=("MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE"), n: int = 10, repeats: int = 3) -> dict:
+    @property
+    def table4_epochs(self) -> int:
+        """Epochs of the Table 4 runs: :data:`mvae_lib.table4.TABLE4_EPOCHS`, or this quick
+        build's epochs when fewer."""
+        from .table4 import TABLE4_EPOCHS
+
+        return min(self.n_epochs, TABLE4_EPOCHS) if self.quick else TABLE4_EPOCHS
+
+    @property
+    def evaluation4(self):
+        """How Table 4 is scored in this build (fewer samples in a quick build)."""
+        from .table4 import QUICK_EVALUATION4, EvalConfig4
+
+        return QUICK_EVALUATION4 if self.quick else EvalConfig4()
+
+    def table4(self, rows=None, dataset: str = "mnist-quadrants", **kwargs) -> Results:
+        """Rows of Table 4 (default: all) on this build's splits of ``dataset`` (the quadrants,
+        or ``"mnist-binary-halves"``), the ``small`` preset at :attr:`table4_epochs`
+        (:func:`mvae_lib.table4.run_table4`); ``kwargs`` go to it (``cvae=False``...)."""
+        from .table4 import TABLE4_ROWS, run_table4
+
+        splits = min(self.splits, get_dataset(dataset).splits)
+        return run_table4(TABLE4_ROWS if rows is None else rows, dataset, splits, preset="small",
+                          epochs=self.table4_epochs, out_dir=self.runs_dir, device=self.device,
+                          evaluation=self.evaluation4, progress=False, **kwargs)
+
+    def settling(self, models=("MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE", "MMVAE+"), n: int = 10,
+                 repeats: int = 3) -> dict:
         """The settling check of every model's log-likelihoods on split 0 (:func:`mvae_lib.settling.settle_run`):
         ``{model: Settling}`` at :math:`K/10`, :math:`K` and :math:`5K` draws, :math:`K` the one Table 3
         uses in this build, ``repeats`` times (:math:`5K` once) on ``n`` of the test examples whose

@@ -10,24 +10,34 @@ def training_facts(model) -> dict:
     the draws of z per example and step, and the estimator choices (for the chapter's
     fairness box). Every model here has Gaussian encoders (experts) and decoders of the
     paper, reparameterised gradients, and the same networks per encoder and decoder."""
-    from .models import JMVAE, MMVAE, MVAE, MoPoE, PoEMVAE
+    from .models import JMVAE, MMVAE, MVAE, MMVAEPlus, MoPoE, PoEMVAE
     from .models.paper import MAE
 
     M = len(model.modalities)
+    if isinstance(model, MMVAEPlus):
+        return {"samples": model.K * M, "objective": (
+            f"MMVAE's stratified bound with K = {model.K} draws from each of the {M} experts of a shared code, "
+            f"a private code of {model.private} dimensions per modality, the others' private codes drawn from "
+            "a learned auxiliary distribution; Gaussian (Palumbo et al.: Laplace)")}
     if isinstance(model, MMVAE):
         return {"samples": model.K * M, "objective": (
             f"stratified importance-weighted bound: K = {model.K} draws from each of the {M} experts; "
             "plain reparameterised gradient (no DReG); Gaussian experts (Shi et al.: Laplace)")}
     if isinstance(model, MoPoE):
         n = len(model.subsets)
+        if model.estimator == "subsample":
+            return {"samples": 1, "objective": (
+                f"average of the ELBOs of all {n} non-empty subsets, estimated as the authors' code does: "
+                "one subset per example, one draw, every KL; products without a prior expert; Gaussian experts")}
         return {"samples": n, "objective": (
             f"average of the ELBOs of all {n} non-empty subsets, one draw each; products without "
             "a prior expert; Gaussian experts")}
     if isinstance(model, PoEMVAE):
-        n = M + 1
+        n = M + 1 + (model.n_subsets if model.middle else 0)
         return {"samples": n, "objective": (
-            f"sum of {n} ELBOs (x and w, each modality alone), one draw each; product with the "
-            "prior as an expert; Gaussian experts")}
+            f"sum of {n} ELBOs (all the modalities, each alone"
+            + (f", {model.n_subsets} random subsets" if model.middle else "")
+            + "), one draw each; product with the prior as an expert; Gaussian experts")}
     if isinstance(model, JMVAE):
         return {"samples": 1, "objective": (
             f"the MVAE's ELBO (one draw) minus alpha = {model.alpha:g} times the KLs from the joint "

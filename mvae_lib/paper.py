@@ -47,3 +47,17 @@ FINDINGS: tuple[tuple[str, tuple[str, int], tuple[str, int], tuple[str, ...]], .
 REMEDY = ("at test time, give the missing tags random values instead of zeros: the zeros erase, "
           "through the shared hidden layer, what the tags contributed during training")
 FUTURE_WORK = ("a comparison with the multimodal RBM and DBM", "experiments on other data sets")
+
+
+# --------------------------------------------------------------------------- other papers' numbers
+#: Where the conditional-generation numbers beside Table 4 come from, and what they are.
+SOHN_SOURCE = ("Sohn, Lee & Yan (NeurIPS 2015), MNIST quadrant prediction, as reproduced by the Pyro "
+               "project (pyro-ppl/pyro, examples/cvae, its README table): negative conditional "
+               "log-likelihood in nats, 1 / 2 / 3 quadrants observed (bottom-left; the left half; all "
+               "but the bottom-right). Pyro's CVAE figure is a 10-particle negative ELBO, an upper bound "
+               "on the negative log-likelihood. The paper's own table could not be read here")
+#: (model, observed quadrants) -> negative conditional log-likelihood in nats, as SOHN_SOURCE says.
+SOHN_REPORTED: dict[tuple[str, int], float] = {
+    ("deterministic network", 1): 100.4, ("deterministic network", 2): 61.9, ("deterministic network", 3): 25.4,
+    ("CVAE", 1): 71.8, ("CVAE", 2): 51.0, ("CVAE", 3): 24.2,
+}

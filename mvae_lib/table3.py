@@ -42,14 +42,15 @@ class Row3:
 
     model: str
     fill: str = OWN
-    options: tuple[tuple[str, float], ...] = ()
+    options: tuple[tuple[str, float | str], ...] = ()
 
     @property
     def name(self) -> str:
         """The model with its options, as results name it (``"JMVAE-kl (alpha=1)"``)."""
         if not self.options:
             return self.model
-        return f"{self.model} (" + ", ".join(f"{k}={v:g}" for k, v in self.options) + ")"
+        return f"{self.model} (" + ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                                              for k, v in self.options) + ")"
 
     @property
     def label(self) -> str:
@@ -58,7 +59,7 @@ class Row3:
 
 TABLE3_ROWS = (
     Row3("MAE", "zeros"), *(Row3("MVAE", f) for f in FILLS),
-    Row3("JMVAE-kl"), Row3("PoE"), Row3("MMVAE"), Row3("MoPoE"),
+    Row3("JMVAE-kl"), Row3("PoE"), Row3("MMVAE"), Row3("MoPoE"), Row3("MMVAE+"),
 )
 TABLE3_METRICS = {  # column: (heading, what it measures)
     "lrap_both": ("LRAP, x and w", "the probe on codes of the image and its tags (for a mixture, a draw of "

@@ -38,12 +38,23 @@ def test_plain_and_library_models_count_the_same_flops(throughput):
 
 @pytest.mark.slow
 def test_times_every_missing_modality_model_beside_the_mvae(throughput, capsys):
-    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2"])
+    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2", "--no-four"])
     out = capsys.readouterr().out.split("one training step at the paper's sizes")[1]
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
     assert list(rows) == throughput.ALL_MODELS
+    assert "MMVAE+" in rows
     assert float(rows["MVAE"][3]) == 1.0
     assert all(float(r[1]) > 0 and float(r[3]) > 0 for r in rows.values())
+
+
+@pytest.mark.slow
+def test_times_every_four_modality_model_beside_the_mvae(throughput, capsys):
+    throughput.main(["--device", "cpu", "--steps", "1", "--rounds", "3", "--batch-sizes", "2", "--models"])
+    out = capsys.readouterr().out.split("four modalities of 196 bits")[1]
+    rows = [line.split("  ")[0].strip() for line in out.splitlines()[2:] if line.strip()]
+    assert rows == [label for label, _, _ in throughput.FOUR_MODELS]
+    values = [line.split()[-3:] for line in out.splitlines()[2:] if line.strip()]
+    assert values[0][2] == "1.00" and all(float(v) > 0 for row in values for v in row)
 
 
 def test_book_size_adds_up_what_takes_the_room(tmp_path, capsys):

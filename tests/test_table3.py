@@ -74,7 +74,7 @@ def test_model_options_key_their_own_runs_and_leave_old_keys_alone(tmp_path, tin
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["reproduce", "--table", "4"], "argument --table: invalid choice: '4'"),
+    (["reproduce", "--table", "5"], "argument --table: invalid choice: '5'"),
     (["run", "--model", "JMVAE", "--setting", "3", "--split", "0"], "--model must be one of"),
 ])
 def test_cli_bad_table_or_model_gets_one_line(argv, message, capsys, tmp_path):
@@ -269,9 +269,14 @@ def test_training_facts_read_the_models(tiny_preset):
 
     mods = [Modality("x", 5, "gaussian"), Modality("w", 3, "bernoulli")]
     facts = {m: costs.training_facts(build_model(m, mods, tiny_preset.model))
-             for m in ("MAE", "MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE")}
+             for m in ("MAE", "MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE", "MMVAE+")}
     assert facts["MMVAE"]["samples"] == 2 * MMVAE(mods, tiny_preset.model).K and "no DReG" in facts["MMVAE"]["objective"]
-    assert facts["MoPoE"]["samples"] == 3 and facts["PoE"]["samples"] == 3 and facts["MVAE"]["samples"] == 1
+    assert facts["MoPoE"]["samples"] == 1 and "one subset per example" in facts["MoPoE"]["objective"]
+    averaged = costs.training_facts(build_model("MoPoE", mods, tiny_preset.model, estimator="average"))
+    assert averaged["samples"] == 3
+    assert facts["PoE"]["samples"] == 3 and facts["MVAE"]["samples"] == 1 and facts["MMVAE+"]["samples"] == 2
+    four = [Modality(q, 4, "bernoulli") for q in "abcd"]
+    assert costs.training_facts(build_model("PoE", four, tiny_preset.model))["samples"] == 4 + 1 + 1
     assert "alpha = 0.1" in facts["JMVAE-kl"]["objective"] and facts["MAE"]["samples"] == 0
 
 

@@ -259,7 +259,8 @@ class MoPoE(ExpertsModel):
             return self._averaged_loss(inputs, kl_weight)
         q = self.all_subset_posteriors(inputs)                          # (S, B, D) each
         S, B, D = q.mu.shape
-        pick = torch.randint(S, (B,), device=q.mu.device)               # one subset per example
+        pick = torch.randint(S, (B,), device=q.mu.device) if S > 1 else \
+            torch.zeros(B, dtype=torch.long, device=q.mu.device)        # one subset per example
         rows = torch.arange(B, device=q.mu.device)
         z = Gaussian(q.mu[pick, rows], q.logvar[pick, rows]).sample()   # (B, D)
         rec = reconstruction_terms(self.likelihoods, inputs, self.decode(z))

@@ -1,0 +1,590 @@
+r"""Table 4: four modalities (the quadrants of MNIST digits), scored against how many are observed.
+
+Each model of Part III is trained once on all four quadrants of ``mnist-quadrants`` and then
+asked, for every non-empty subset :math:`O` of the quadrants, about the digit seen through
+:math:`O` alone. The scores of a subset (:func:`score_quadrant_run`):
+
+- ``acc``: the linear probe, fitted on training codes of all four quadrants, on test codes
+  of :math:`O` (digit accuracy): does a code of part of the digit lie where the codes of
+  whole digits of its class lie? ``acc_fit``: a probe fitted on training codes of
+  :math:`O` itself (how much digit information the code of :math:`O` holds);
+- ``coherence``: the observed quadrants completed by the generated ones (the decoders'
+  pixel probabilities, averaged over draws of the code given :math:`O`), read by a
+  classifier fitted on real whole training digits (:func:`digit_classifier`). With all
+  four observed nothing is generated: the classifier's accuracy on the real test digits,
+  the same for every model, the ceiling;
+- ``ll_cond``: :math:`\log p(x_{\bar O} \mid x_O)` in nats per test example, from the
+  defensive-mixture estimator of Table 3 (:func:`mvae_lib.iwae.conditional_estimate`:
+  :math:`\log p(x) - \log p(x_O)` on the same draws), with ``ess_cond``;
+- and per model ``ll_joint``, :math:`\log p(x)` of the whole digit (all its draws pooled),
+  and ``acc_joint``: for a mixture, the probe on ``joint_code`` (one code that reads all
+  four: a draw of the mixture reads one expert or subset), for the others ``acc`` at k = 4.
+
+Table 4 averages each score over the subsets of each size :math:`k = 1, \dots, 4`
+(:func:`run_table4`; the tidy rows also keep every subset, keyed ``"tl+bl"``).
+
+**Models.** The MVAE's one encoder is fed zeros or refilled quadrants
+(:class:`SubsetView`); PoE, MMVAE, MoPoE and MMVAE+ condition on :math:`O` with their own
+posteriors. JMVAE-kl is left out: its objective pulls a unimodal encoder towards the joint
+one for each modality, and answering every subset would need an encoder per subset (15
+here), which its authors' two-modality formulation does not define. The conditional VAE
+(:class:`mvae_lib.models.CVAE`) is trained once per configuration of Sohn et al. (2015):
+the bottom-left quadrant, the left half, and all but the bottom-right (:data:`SOHN_CONFIGS`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import runcache
+from .config import ModelConfig, Preset
+from .crossmodal import collect, decoder_mean, likelihood_examples
+from .datasets import check_available, dataset_name, join_digit, load_split
+from .evaluate import LogisticProbe, fit_probe
+from .iwae import ess, iw_log_weights
+from .models import CVAE, Modality, VariationalModel, build_model, model_spec
+from .objectives import log_standard_normal
+from .posteriors import Gaussian, Mixture
+from .results import Results
+from .runner import default_workers, parse_devices, run_jobs, run_threads_on
+from .runs import resolve_preset
+from .train import pick_device, train
+
+DATASET = "mnist-quadrants"
+OWN = "q(z|O)"  #: the fill column of a model that conditions on the observed quadrants itself
+CVAE_MODEL = "CVAE"
+#: Epochs of every Table 4 run (the ``small`` preset's widths); ours, for CPU time: the
+#: four-modality models cost 2-5 times the MVAE's step (benchmarks/throughput.py).
+TABLE4_EPOCHS = 10
+#: Sohn et al.'s (2015) MNIST quadrant task: the observed quadrants with 1, 2 and 3 given.
+SOHN_CONFIGS = (("bl",), ("tl", "bl"), ("tl", "tr", "bl"))
+RUN_FORMAT = 1  # bump when a change alters what a Table 4 run's training computes
+REFILL_ROUNDS = 3
+CLASSIFIER_STEPS = 100  #: L-BFGS steps of the coherence classifier (:func:`digit_classifier`)
+
+
+@dataclass(frozen=True)
+class Row4:
+    """A row of Table 4: a model, how it sees a subset (a fill, or :data:`OWN`), its options."""
+
+    model: str
+    fill: str = OWN
+    options: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def name(self) -> str:
+        if not self.options:
+            return self.model
+        return f"{self.model} (" + ", ".join(f"{k}={v}" for k, v in self.options) + ")"
+
+    @property
+    def label(self) -> str:
+        return self.name if self.fill == OWN else f"{self.name}, {self.fill}"
+
+
+#: MMVAE with K = 1 draw per expert, as MMVAE+ (their PolyMNIST setting): the two mixtures of
+#: experts compared like with like, at a quarter of K = 4's decoder passes (Table 3 keeps K = 4).
+ROW_MMVAE = Row4("MMVAE", options=(("K", 1),))
+TABLE4_ROWS = (Row4("MVAE", "zeros"), Row4("MVAE", "refill"), Row4("PoE"), ROW_MMVAE, Row4("MoPoE"),
+               Row4("MMVAE+"))
+FILLS4 = ("zeros", "refill")
+
+
+@dataclass(frozen=True)
+class EvalConfig4:
+    """How Table 4 is scored (ours: sized for a CPU).
+
+    Attributes
+    ----------
+    K : int
+        Importance samples per example and subset (``K`` decoder passes).
+    n_ll : int
+        Test examples whose likelihoods are estimated (the same random draw for every model,
+        :func:`mvae_lib.crossmodal.likelihood_examples`).
+    samples : int
+        Draws of the code averaged per completion.
+    """
+
+    K: int = 200
+    n_ll: int = 50
+    samples: int = 3
+
+
+QUICK_EVALUATION4 = EvalConfig4(K=50, n_ll=20, samples=2)
+
+
+def subsets(names) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``names``, by size, each in the order of ``names``."""
+    names = list(names)
+    return [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
+
+
+def key_of(subset) -> str:
+    return "+".join(subset)
+
+
+def check_row4(row: Row4) -> None:
+    spec = model_spec(row.model)
+    if spec.reads != "all" or row.model == "JMVAE-kl" or spec.cls.__name__ == "MAE":
+        raise ValueError(f"Table 4 compares the generative models of every modality ({[r.model for r in TABLE4_ROWS]}); "
+                         f"found {row.model!r}")
+    if spec.image_alone == "fill" and row.fill not in FILLS4:
+        raise ValueError(f"{row.model} has one joint encoder: its Table 4 row needs a fill, one of {FILLS4}; "
+                         f"found {row.fill!r}")
+    if spec.image_alone == "own" and row.fill != OWN:
+        raise ValueError(f"{row.model} conditions on any subset itself; found fill {row.fill!r}")
+    spec.check_options(dict(row.options))
+
+
+# --------------------------------------------------------------------------- runs
+def run_spec4(dataset, split: int, model: str, preset: Preset, options: dict | None) -> dict:
+    """Everything a Table 4 run depends on (its key hashes it)."""
+    spec = {"format": RUN_FORMAT, "table": 4, "dataset": dataset_name(dataset), "split": split, "model": model,
+            "model_config": asdict(preset.model), "train_config": asdict(preset.train)}
+    if options:
+        spec["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(options.items())}
+    if model != CVAE_MODEL and model_spec(model).version != 1:
+        spec["model_version"] = model_spec(model).version
+    return spec
+
+
+def run_path4(dataset, split: int, model: str, preset: Preset, out_dir, options: dict | None) -> Path:
+    tag = model.replace("+", "plus") + ("-" + "_".join(options["observed"]) if model == CVAE_MODEL else "")
+    key = runcache.key_of(f"t4-{tag}-split{split}", run_spec4(dataset, split, model, preset, options))
+    return Path(out_dir) / "runs" / dataset_name(dataset) / (key + ".json")
+
+
+def build(model: str, modalities, config: ModelConfig, options: dict | None):
+    """A Table 4 model: a declared one, or the conditional VAE (``options={"observed": [...]}``)."""
+    options = dict(options or {})
+    if model == CVAE_MODEL:
+        return CVAE(modalities, config, observed=tuple(options["observed"]))
+    return build_model(model, modalities, config, **options)
+
+
+@dataclass
+class Run4:
+    """A finished Table 4 run: its record and where it lies (weights beside it)."""
+
+    record: dict
+    path: Path
+
+    def model(self, device="cpu"):
+        rec = self.record
+        modalities = [Modality(*m) for m in rec["modalities"]]
+        config = ModelConfig(**{**rec["model_config"], "hidden": tuple(rec["model_config"]["hidden"])})
+        net = build(rec["model"], modalities, config, rec.get("options"))
+        with runcache.reading(self.path.with_suffix(".pt")):
+            net.load_state_dict(torch.load(self.path.with_suffix(".pt"), map_location=device, weights_only=True))
+        return net.to(device).eval()
+
+
+def quadrant_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, options: dict | None = None,
+                 device=None, progress: bool = False, data=None) -> Run4:
+    """The saved Table 4 run of ``model`` on ``split`` (all four quadrants); trains it if not saved."""
+    path = run_path4(dataset, split, model, preset, out_dir, options)
+    spec = run_spec4(dataset, split, model, preset, options)
+
+    def make():
+        split_data = load_split(dataset, split) if data is None else data
+        dev = pick_device(device)
+        torch.manual_seed(preset.train.seed)
+        with run_threads_on(preset, dev):
+            net = build(model, split_data.modalities, preset.model, options)
+            t0 = time.perf_counter()
+            history = train(net, split_data.train, preset.train, device=dev, progress=progress,
+                            desc=f"{model} quadrants split {split}")
+            seconds = time.perf_counter() - t0
+        record = {**spec, "modalities": [[m.name, m.dim, m.likelihood] for m in split_data.modalities],
+                  "n_params": sum(p.numel() for p in net.parameters()), "history": history,
+                  "timing_s": {"train": seconds}, "device": str(dev)}
+        if options:
+            record["options"] = spec["options"]
+        weights = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        return record, {"y_test": split_data.y_test}, weights
+
+    return Run4(runcache.obtain(path, spec, make, ("model", "history")), path)
+
+
+# --------------------------------------------------------------------------- seeing a subset
+class SubsetView:
+    """How a model sees a digit of which only the quadrants ``observed`` are given.
+
+    ``fill=None``: the model's own posterior given them (PoE, MMVAE, MoPoE, MMVAE+); a fill
+    (``"zeros"``, or ``"refill"``: start from zeros, then :data:`REFILL_ROUNDS` times set
+    every missing quadrant to the decoders' probabilities at the posterior mean) completes
+    the input of a joint encoder (the MVAE). The missing quadrants are never read.
+    """
+
+    def __init__(self, model: VariationalModel, observed, fill: str | None = None, rounds: int = REFILL_ROUNDS):
+        self.model, self.fill, self.rounds = model, fill, rounds
+        self.observed = model.given(observed)
+        self.missing = tuple(m for m in model.modalities if m not in self.observed)
+        if fill is None and not model.can_condition_on(self.observed) and self.missing:
+            raise ValueError(f"{type(model).__name__} has one joint encoder: give it a fill ({FILLS4})")
+        if fill is not None and fill not in FILLS4:
+            raise ValueError(f"unknown fill {fill!r}; expected one of {FILLS4}")
+
+    def given(self, inputs) -> dict:
+        return {m: inputs[m] for m in self.observed}
+
+    def completed(self, inputs) -> dict:
+        """The observed quadrants and the fill of the missing ones (computed once per batch:
+        the code, the posterior and the completions of one batch share it)."""
+        cached = getattr(self, "_completed", None)
+        if cached is not None and cached[0] is inputs:
+            return cached[1]
+        value = self._complete(inputs)
+        self._completed = (inputs, value)
+        return value
+
+    def _complete(self, inputs) -> dict:
+        obs = self.given(inputs)
+        like = next(iter(obs.values()))
+        value = {m: torch.zeros(len(like), self.model.modalities[m].dim, device=like.device) for m in self.missing}
+        if self.fill == "refill":
+            with torch.no_grad():
+                for _ in range(self.rounds):
+                    z = self.model.posterior({**obs, **value}).mean
+                    value = {m: decoder_mean(self.model, m, z) for m in self.missing}
+        return {**obs, **value}
+
+    def posterior(self, inputs):
+        if self.fill is None or not self.missing:
+            return self.model.posterior(self.given(inputs) if self.fill is None else inputs,
+                                        given=self.observed if self.fill is None else None)
+        return self.model.posterior(self.completed(inputs))
+
+    def code(self, inputs, mode="sample", generator=None):
+        if self.fill is None or not self.missing:
+            return self.model.code(inputs, mode, generator, given=self.observed if self.fill is None else None)
+        return self.model.code(self.completed(inputs), mode, generator)
+
+    def generate(self, inputs, samples: int = 5, generator=None) -> dict:
+        """The missing quadrants' pixel probabilities, averaged over ``samples`` draws of the code."""
+        u = self.posterior(inputs).rsample(samples, generator)                 # (S, B, D)
+        S, B, D = u.shape
+        flat = u.reshape(S * B, D)
+        return {m: decoder_mean(self.model, m, flat).reshape(S, B, -1).mean(0) for m in self.missing}
+
+
+# --------------------------------------------------------------------------- scoring
+_CLASSIFIERS: dict[tuple, LogisticProbe] = {}
+
+
+def digit_classifier(split) -> LogisticProbe:
+    """Logistic regression on real whole training digits (784 binary pixels) to their digit:
+    the coherence classifier, fitted once per split and process."""
+    key = (split.name, split.index, len(split.y_train))
+    if key not in _CLASSIFIERS:
+        digits = join_digit(split.train).reshape(len(split.y_train), -1)
+        # 100 L-BFGS steps: test accuracy .861 on split 0, against .862 after 500 (4 times the time)
+        _CLASSIFIERS[key] = fit_probe(digits, split.y_train, max_iter=CLASSIFIER_STEPS)
+    return _CLASSIFIERS[key]
+
+
+def _accuracy(scores: np.ndarray, y: np.ndarray) -> float:
+    return float((scores.argmax(1) == y.argmax(1)).mean())
+
+
+def completed_digits(observed: dict, generated: dict) -> np.ndarray:
+    """(n, 784) digits of the real observed quadrants and the generated missing ones."""
+    parts = {**{m: np.asarray(v) for m, v in observed.items()}, **{m: np.asarray(v) for m, v in generated.items()}}
+    return join_digit(parts).reshape(len(next(iter(parts.values()))), -1)
+
+
+def _log_joints(model, z, data, observed) -> tuple:
+    r""":math:`\log p(x, z)` and :math:`\log p(x_O, z)` from one pass of the decoders
+    (what ``model.log_joint`` computes for each, without decoding twice)."""
+    ll = model.log_likelihoods(z, data)                                     # {m: (k, B)}
+    prior = log_standard_normal(z)
+    return prior + sum(ll.values()), prior + sum(ll[m] for m in observed)
+
+
+def _ll_scores(model: VariationalModel, data: dict, views: dict, K: int, seed: int) -> dict:
+    """Per subset ``ll_cond``/``ess_cond`` and per model ``ll_joint``/``ess_joint`` (module docstring).
+
+    For each subset O, draws from the defensive mixture 0.45 q(.|all) + 0.45 q(.|O) + 0.1 p
+    give log p(x) and log p(x_O) on the same draws; every draw of every subset then also
+    weighs log p(x), and these are pooled (an average of unbiased estimates of p(x))."""
+    g = torch.Generator().manual_seed(seed)
+    q_all = model.posterior(data)
+    like = q_all.mu if isinstance(q_all, Gaussian) else q_all.components[0].mu
+    prior = Gaussian(torch.zeros_like(like), torch.zeros_like(like))
+    out, pooled = {}, []
+    for key, view in views.items():
+        observed = view.observed
+        r = Mixture([q_all, view.posterior(data), prior], (0.45, 0.45, 0.1))
+        num, den = iw_log_weights(lambda z: _log_joints(model, z, data, observed), r, K, g)
+        pooled.append(num)
+        cond = (torch.logsumexp(num, 0) - torch.logsumexp(den, 0))
+        out[key] = {"ll_cond": float(cond.mean()), "ess_cond": float(torch.minimum(ess(num), ess(den)).median())}
+    num = torch.cat(pooled)
+    joint = torch.logsumexp(num, 0) - math.log(num.shape[0])
+    return out, {"ll_joint": float(joint.mean()), "ess_joint": float(ess(num).median())}
+
+
+@torch.no_grad()
+def evaluate_quadrants(model, split, fills, evaluation: EvalConfig4 = EvalConfig4(), seed: int = 1) -> dict:
+    """Table 4's scores of one trained joint model on one split (module docstring):
+    ``{fill or OWN: {subset key: {metric: value}}, "model": {"ll_joint": ..., "ess_joint": ...}}``."""
+    device = next(model.parameters()).device
+    model.eval()
+    names = list(model.modalities)
+    gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
+    z_train = collect(lambda b: model.code(b, "sample", gen(seed)), split.train, device)
+    probe = fit_probe(z_train, split.y_train)
+    classifier = digit_classifier(split)
+    real = classifier.decision_function(join_digit(split.test).reshape(len(split.y_test), -1))
+    out: dict = {}
+    for fill in fills:
+        scores = {}
+        for s in subsets(names):
+            view = SubsetView(model, s, fill if len(s) < len(names) else None)
+            g_code, g_gen = gen(seed + 1), gen(seed + 2)
+            codes, made = [], {m: [] for m in view.missing}
+            for b in _batches(split.test, device):  # one pass: the code and the completions share a fill
+                codes.append(view.code(b, "sample", g_code).cpu())
+                if view.missing:
+                    for m, v in view.generate(b, evaluation.samples, g_gen).items():
+                        made[m].append(v.cpu())
+            z = torch.cat(codes).numpy()
+            entry = {"acc": _accuracy(probe.decision_function(z), split.y_test)}
+            if view.missing:  # a probe fitted on training codes of the same subset
+                z_fit = collect(lambda b: view.code(b, "sample", gen(seed + 10)), split.train, device)
+                entry["acc_fit"] = _accuracy(fit_probe(z_fit, split.y_train).decision_function(z), split.y_test)
+                generated = {m: torch.cat(v).numpy() for m, v in made.items()}
+                digits = completed_digits({m: split.test[m] for m in view.observed}, generated)
+                entry["coherence"] = _accuracy(classifier.decision_function(digits), split.y_test)
+            else:
+                entry["acc_fit"] = entry["acc"]
+                entry["coherence"] = _accuracy(real, split.y_test)
+            scores[key_of(s)] = entry
+        out[OWN if fill is None else fill] = scores
+    rows = likelihood_examples(split, evaluation.n_ll)
+    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+    ll_fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
+    views = {key_of(s): SubsetView(model, s, ll_fill) for s in subsets(names)[:-1]}
+    per_subset, joint = _ll_scores(model, data, views, evaluation.K, seed + 4)
+    for scores in out.values():
+        for key, v in per_subset.items():
+            scores[key].update(v)
+    joint_code = getattr(model, "joint_code", None)
+    if joint_code is not None:  # a mixture: one code that reads all four (mvae_lib.MMVAE.joint_code)
+        z_fit = collect(lambda b: joint_code(b, "sample", gen(seed + 11)), split.train, device)
+        z = collect(lambda b: joint_code(b, "sample", gen(seed + 12)), split.test, device)
+        joint["acc_joint"] = _accuracy(fit_probe(z_fit, split.y_train).decision_function(z), split.y_test)
+    else:
+        joint["acc_joint"] = out[next(iter(out))][key_of(names)]["acc"]
+    out["model"] = joint
+    return out
+
+
+def _batches(inputs, device, size: int = 500):
+    n = len(next(iter(inputs.values())))
+    for start in range(0, n, size):
+        yield {m: torch.as_tensor(a[start:start + size], device=device) for m, a in inputs.items()}
+
+
+@torch.no_grad()
+def evaluate_cvae(cvae: CVAE, split, evaluation: EvalConfig4 = EvalConfig4(), seed: int = 1) -> dict:
+    """The conditional VAE's scores on its own configuration: ``{subset key: {coherence,
+    ll_cond, ess_cond}}`` (no probe: it has no code of the observed quadrants alone)."""
+    device = next(cvae.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed + 2)
+    made = {m: [] for m in cvae.targets}
+    for b in _batches(split.test, device):
+        for m, v in cvae.complete(b, evaluation.samples, g).items():
+            made[m].append(v.cpu())
+    generated = {m: torch.cat(v).numpy() for m, v in made.items()}
+    digits = completed_digits({m: split.test[m] for m in cvae.observed}, generated)
+    coherence = _accuracy(digit_classifier(split).decision_function(digits), split.y_test)
+    rows = likelihood_examples(split, evaluation.n_ll)
+    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+    ll, e = cvae.conditional_log_likelihood(data, evaluation.K, torch.Generator(device=device).manual_seed(seed + 4))
+    return {key_of(cvae.observed): {"coherence": coherence, "ll_cond": float(ll.mean()),
+                                    "ess_cond": float(e.median())}}
+
+
+def score_spec4(evaluation: EvalConfig4) -> dict:
+    return {**asdict(evaluation), "version": 1}
+
+
+def score_quadrant_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, fills,
+                       options: dict | None = None, evaluation: EvalConfig4 = EvalConfig4(), device=None,
+                       progress: bool = False) -> dict:
+    """Table 4's scores of one run (trained first if not saved), kept beside it."""
+    run = quadrant_run(dataset, model, split, preset=preset, out_dir=out_dir, options=options, device=device,
+                       progress=progress)
+    spec = score_spec4(evaluation)
+    saved = runcache.load_scores(run.path, "table4", spec)
+    keys = ["cvae"] if model == CVAE_MODEL else [OWN if f is None else f for f in fills]
+    if not all(k in saved for k in keys):
+        dev = pick_device(device)
+        with run_threads_on(preset, dev):
+            net, data = run.model(dev), load_split(dataset, split)
+            if model == CVAE_MODEL:
+                saved = {"cvae": evaluate_cvae(net, data, evaluation)}
+            else:
+                saved = evaluate_quadrants(net, data, fills, evaluation)
+        runcache.save_scores(run.path, "table4", spec, saved)
+    saved["train_s"] = run.record["timing_s"]["train"]
+    saved["history"] = run.record["history"]
+    return saved
+
+
+def run_table4(rows=TABLE4_ROWS, dataset: str = DATASET, splits: int | list[int] = 5, *,
+               preset: str | Preset = "small", epochs: int | None = TABLE4_EPOCHS, out_dir="mvae_runs",
+               device=None, workers: int | None = None, evaluation: EvalConfig4 = EvalConfig4(),
+               cvae: bool = True, progress: bool = True) -> Results:
+    """Train (or load) and score every row of Table 4, and the conditional VAE of each of
+    Sohn et al.'s configurations, on every split; tidy results (``table`` 4).
+
+    Tidy rows: ``model`` is the row's label (or ``"CVAE"``); ``setting`` is the number of
+    observed quadrants ``k`` (scores averaged over the subsets of that size) or a subset's
+    key (``"tl+bl"``: that subset alone); the model's own scores (``ll_joint``, ``ess_joint``,
+    ``acc_joint``) have ``setting`` M, the number of modalities (4 for the quadrants).
+    """
+    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
+    if not splits:
+        raise ValueError("no splits asked for")
+    for row in rows:
+        check_row4(row)
+    preset = resolve_preset(preset, epochs)
+    check_available(dataset, splits)
+    fills: dict[tuple, list] = {}
+    for row in rows:
+        fills.setdefault((row.model, row.options), []).append(None if row.fill == OWN else row.fill)
+    devices = parse_devices(device)
+    dev = str(pick_device(devices[0]))
+    jobs = {(k, m, o): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,
+                            options=dict(o) or None, evaluation=evaluation, device=dev)
+            for k in splits for (m, o), f in fills.items()}
+    if cvae:
+        jobs.update({(k, CVAE_MODEL, c): dict(dataset=dataset, model=CVAE_MODEL, split=k, preset=preset,
+                                              out_dir=out_dir, fills=[], options={"observed": list(c)},
+                                              evaluation=evaluation, device=dev)
+                     for k in splits for c in SOHN_CONFIGS})
+    workers = default_workers(dev, preset) if workers is None else workers
+    # the longest jobs first, so that two workers end together
+    order = sorted(jobs, key=lambda j: (j[1] == CVAE_MODEL, j[1] not in ("MMVAE", "MMVAE+", "PoE")))
+    start = time.perf_counter()
+    scores = dict(run_jobs(score_quadrant_run, {j: jobs[j] for j in order}, workers=workers, progress=progress,
+                           desc="table 4"))
+    tidy = []
+    train_s = 0.0
+
+    def add(model, setting, k, metric, value, **extra):
+        tidy.append({"dataset": dataset_name(dataset), "table": 4, "model": model, "setting": setting, "split": k,
+                     "metric": metric, "value": value, **extra})
+
+    for (k, m, o), saved in scores.items():
+        train_s += saved["train_s"]
+        if m == CVAE_MODEL:
+            for key, v in saved["cvae"].items():
+                for metric, value in v.items():
+                    add(CVAE_MODEL, key, k, metric, value)
+            continue
+        for row in rows:
+            if (row.model, row.options) != (m, o):
+                continue
+            per = saved[row.fill]
+            for key, v in per.items():
+                for metric, value in v.items():
+                    add(row.label, key, k, metric, value)
+            M = max(key.count("+") + 1 for key in per)  # modalities of the data set
+            for size in range(1, M + 1):
+                keys = [key for key in per if key.count("+") + 1 == size]
+                for metric in ("acc", "acc_fit", "coherence", "ll_cond", "ess_cond"):
+                    values = [per[key][metric] for key in keys if metric in per[key]]
+                    if values:
+                        add(row.label, size, k, metric, float(np.mean(values)))
+            for metric, value in saved["model"].items():
+                add(row.label, M, k, metric, value)
+    return Results(tidy, dataset_name(dataset), {"train": train_s, "wall": time.perf_counter() - start})
+
+
+# --------------------------------------------------------------------------- verdicts
+#: The columns Table 4's verdicts judge: (metric, setting) as in the tidy rows.
+VERDICT_COLUMNS4 = (("acc", 1), ("acc", 2), ("acc", 3), ("acc", 4), ("acc_joint", 4), ("acc_fit", 1),
+                    ("acc_fit", 3), ("coherence", 1), ("coherence", 2), ("coherence", 3), ("ll_cond", 1),
+                    ("ll_cond", 2), ("ll_cond", 3), ("ll_joint", 4))
+#: Columns that belong to the model, not to how it sees a subset (the fill changes nothing).
+MODEL_COLUMNS4 = ("acc_joint", "ll_cond", "ll_joint")
+REFERENCE4 = Row4("MVAE", "refill")  #: the paper's model with its better fill at four modalities
+
+
+def table4_verdicts(results: Results, rows=TABLE4_ROWS, reference: Row4 = REFERENCE4, columns=VERDICT_COLUMNS4,
+                    epochs: int | None = None):
+    """Every row against ``reference`` in every column of ``columns``: paired per-split
+    t-tests (:func:`mvae_lib.stats.compare`), Holm-corrected together as one family
+    (:func:`mvae_lib.stats.adjust`). A row of the reference's model is not judged in a
+    column of the model's own (:data:`MODEL_COLUMNS4`): the fill changes nothing there."""
+    from .stats import adjust, compare
+
+    out = []
+    for row in rows:
+        for metric, k in columns:
+            if row == reference or (row.model == reference.model and metric in MODEL_COLUMNS4):
+                continue
+            out.append(compare(results, (row.label, k), (reference.label, k), epochs, metric))
+    return adjust(out)
+
+
+def sohn_verdicts(results: Results, rows=TABLE4_ROWS, metrics=("ll_cond", "coherence"), epochs: int | None = None):
+    """The conditional VAE against each joint model on each of Sohn et al.'s configurations
+    (``CVAE - model``, paired per split), Holm-corrected together."""
+    from .stats import adjust, compare
+
+    labels = [r.label for r in rows if r.model != REFERENCE4.model or r == REFERENCE4]  # one MVAE row
+    return adjust([compare(results, (CVAE_MODEL, key_of(c)), (label, key_of(c)), epochs, metric)
+                   for metric in metrics for c in SOHN_CONFIGS for label in labels])
+
+
+#: The scores that read every modality, defined alike at any number of modalities M.
+GAP_METRICS = {"ll_joint": "log p(x), nats", "acc": "probe, all observed (a posterior draw)",
+               "acc_joint": "probe, one code of all"}
+GAP_MODELS = tuple(r.label for r in TABLE4_ROWS if r.model != "MVAE")  #: every row but the MVAE's
+MIXTURES4 = tuple(r.label for r in TABLE4_ROWS if r.model in ("MMVAE", "MoPoE", "MMVAE+"))  #: the mixtures
+
+
+def gap_growth(by_m: dict, models=GAP_MODELS, reference: Row4 = REFERENCE4, metrics=tuple(GAP_METRICS),
+               epochs: int | None = None):
+    """How each model's gap to ``reference`` changes with the number of modalities.
+
+    ``by_m`` maps M to the Table 4 results of the same digits cut into M modalities (e.g.
+    ``{2: mnist-binary-halves, 4: mnist-quadrants}``, same splits). The gap of a model at M
+    is its score minus the reference's on the same split, in a score of
+    :data:`GAP_METRICS` (read at ``setting`` M); its growth is the gap at the larger M minus
+    the gap at the smaller, on the same split. Returns ``(gaps, growth)``: ``{(model,
+    metric, M): {split: gap}}`` and one :class:`~mvae_lib.stats.Comparison` of the growth per
+    model and metric (``a = (model, M_large)``, ``b = (model, M_small)``), Holm-corrected
+    together (:func:`mvae_lib.stats.adjust`)."""
+    from .stats import Comparison, adjust
+
+    small, large = sorted(by_m)[:2]
+
+    def values(M, label, metric):
+        return {r["split"]: r["value"] for r in by_m[M].rows
+                if (r["model"], r["setting"], r["metric"]) == (label, M, metric)}
+
+    gaps = {}
+    for M in (small, large):
+        for model in models:
+            for metric in metrics:
+                a, b = values(M, model, metric), values(M, reference.label, metric)
+                gaps[(model, metric, M)] = {k: a[k] - b[k] for k in sorted(set(a) & set(b))}
+    growth = []
+    for model in models:
+        for metric in metrics:
+            g_s, g_l = gaps[(model, metric, small)], gaps[(model, metric, large)]
+            shared = sorted(set(g_s) & set(g_l))
+            growth.append(Comparison((model, large), (model, small), tuple(g_l[k] - g_s[k] for k in shared),
+                                     epochs, metric))
+    return gaps, adjust(growth)
