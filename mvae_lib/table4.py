@@ -16,7 +16,9 @@ asked, for every non-empty subset :math:`O` of the quadrants, about the digit se
 - ``ll_cond``: :math:`\log p(x_{\bar O} \mid x_O)` in nats per test example, from the
   defensive-mixture estimator of Table 3 (:func:`mvae_lib.iwae.conditional_estimate`:
   :math:`\log p(x) - \log p(x_O)` on the same draws), with ``ess_cond``;
-- and per model ``ll_joint``, :math:`\log p(x)` of the whole digit (all its draws pooled),
+- and per model ``ll_joint``, :math:`\log p(x)` of the whole digit (``K`` draws of
+  :math:`0.9\, q(z \mid x) + 0.1\, p(z)`); ``bound``, the model's own training objective on
+  the test digits (:func:`bound_of`);
   and ``acc_joint``: for a mixture, the probe on ``joint_code`` (one code that reads all
   four: a draw of the mixture reads one expert or subset), for the others ``acc`` at k = 4.
 
@@ -29,7 +31,7 @@ posteriors. JMVAE-kl is left out: its objective pulls a unimodal encoder towards
 one for each modality, and answering every subset would need an encoder per subset (15
 here), which its authors' two-modality formulation does not define. The conditional VAE
 (:class:`mvae_lib.models.CVAE`) is trained once per configuration of Sohn et al. (2015):
-the bottom-left quadrant, the left half, and all but the bottom-right (:data:`SOHN_CONFIGS`).
+the bottom-left quadrant, the left half, and all but the bottom-right (``SOHN_CONFIGS``).
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ CLASSIFIER_STEPS = 100  #: L-BFGS steps of the coherence classifier (:func:`digi
 
 @dataclass(frozen=True)
 class Row4:
-    """A row of Table 4: a model, how it sees a subset (a fill, or :data:`OWN`), its options."""
+    """A row of Table 4: a model, how it sees a subset (a fill, or ``OWN``), its options."""
 
     model: str
     fill: str = OWN
@@ -109,14 +111,34 @@ class EvalConfig4:
         :func:`mvae_lib.crossmodal.likelihood_examples`).
     samples : int
         Draws of the code averaged per completion.
+    examples : int or None
+        Training and test digits the probes and completions use (a seeded random draw of
+        each, the same for every model: :func:`scored_examples`); None: all of them.
     """
 
     K: int = 200
     n_ll: int = 50
     samples: int = 3
+    examples: int | None = None
 
 
-QUICK_EVALUATION4 = EvalConfig4(K=50, n_ll=20, samples=2)
+#: The book's quick build (a smoke test): fewer draws, and 500 training and test digits.
+QUICK_EVALUATION4 = EvalConfig4(K=50, n_ll=20, samples=2, examples=500)
+
+
+def scored_examples(split, n: int | None):
+    """``split`` with ``n`` of its training and ``n`` of its test digits (a random draw seeded by
+    the split's index, the same for every model), or ``split`` itself when ``n`` is None."""
+    if n is None:
+        return split
+    from dataclasses import replace
+
+    rng = np.random.default_rng([7, split.index])
+    tr = np.sort(rng.permutation(len(split.y_train))[:n])
+    te = np.sort(rng.permutation(len(split.y_test))[:n])
+    return replace(split, train={m: a[tr] for m, a in split.train.items()},
+                   test={m: a[te] for m, a in split.test.items()}, y_train=split.y_train[tr],
+                   y_test=split.y_test[te])
 
 
 def subsets(names) -> list[tuple[str, ...]]:
@@ -217,7 +239,7 @@ class SubsetView:
     """How a model sees a digit of which only the quadrants ``observed`` are given.
 
     ``fill=None``: the model's own posterior given them (PoE, MMVAE, MoPoE, MMVAE+); a fill
-    (``"zeros"``, or ``"refill"``: start from zeros, then :data:`REFILL_ROUNDS` times set
+    (``"zeros"``, or ``"refill"``: start from zeros, then ``REFILL_ROUNDS`` times set
     every missing quadrant to the decoders' probabilities at the posterior mean) completes
     the input of a joint encoder (the MVAE). The missing quadrants are never read.
     """
@@ -307,27 +329,49 @@ def _log_joints(model, z, data, observed) -> tuple:
     return prior + sum(ll.values()), prior + sum(ll[m] for m in observed)
 
 
-def _ll_scores(model: VariationalModel, data: dict, views: dict, K: int, seed: int) -> dict:
-    """Per subset ``ll_cond``/``ess_cond`` and per model ``ll_joint``/``ess_joint`` (module docstring).
+def _ll_scores(model: VariationalModel, data: dict, views: dict, K: int, seed: int) -> tuple[dict, dict]:
+    """Per subset ``ll_cond``/``ess_cond``, and ``ll_joint``/``ess_joint`` of the model.
 
-    For each subset O, draws from the defensive mixture 0.45 q(.|all) + 0.45 q(.|O) + 0.1 p
-    give log p(x) and log p(x_O) on the same draws; every draw of every subset then also
-    weighs log p(x), and these are pooled (an average of unbiased estimates of p(x))."""
-    g = torch.Generator().manual_seed(seed)
+    For each subset O, ``K`` draws from the defensive mixture 0.45 q(.|all) + 0.45 q(.|O) +
+    0.1 p give log p(x) and log p(x_O) on the same draws, and their difference. log p(x)
+    itself gets ``K`` draws of its own from 0.9 q(.|all) + 0.1 p: the same construction
+    whatever the number of modalities, so that it compares across data sets cut differently."""
+    like = data[next(iter(data))]
+    g = torch.Generator(device=like.device).manual_seed(seed)
     q_all = model.posterior(data)
-    like = q_all.mu if isinstance(q_all, Gaussian) else q_all.components[0].mu
-    prior = Gaussian(torch.zeros_like(like), torch.zeros_like(like))
-    out, pooled = {}, []
+    mu = q_all.mu if isinstance(q_all, Gaussian) else q_all.components[0].mu
+    prior = Gaussian(torch.zeros_like(mu), torch.zeros_like(mu))
+    out = {}
     for key, view in views.items():
         observed = view.observed
         r = Mixture([q_all, view.posterior(data), prior], (0.45, 0.45, 0.1))
         num, den = iw_log_weights(lambda z: _log_joints(model, z, data, observed), r, K, g)
-        pooled.append(num)
         cond = (torch.logsumexp(num, 0) - torch.logsumexp(den, 0))
         out[key] = {"ll_cond": float(cond.mean()), "ess_cond": float(torch.minimum(ess(num), ess(den)).median())}
-    num = torch.cat(pooled)
-    joint = torch.logsumexp(num, 0) - math.log(num.shape[0])
+    num = iw_log_weights(lambda z: model.log_joint(z, data), Mixture([q_all, prior], (0.9, 0.1)), K, g)
+    joint = torch.logsumexp(num, 0) - math.log(K)
     return out, {"ll_joint": float(joint.mean()), "ess_joint": float(ess(num).median())}
+
+
+def _codes(fn, inputs, device, seed: int) -> np.ndarray:
+    """``fn(batch, generator)`` over ``inputs`` in batches, one generator seeded once for the pass."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    return collect(lambda b: fn(b, g), inputs, device)
+
+
+@torch.no_grad()
+def bound_of(model, inputs, device, seed: int, batch_size: int = 500) -> float:
+    """The model's own training objective at full KL weight (``loss(...)["elbo"]``, one draw
+    per example) averaged over ``inputs``: the MVAE's ELBO, MMVAE's stratified bound, MoPoE's
+    average of the subsets' bounds, MMVAE+'s objective; for PoE, the bound of all the
+    modalities (its objective is a sum of several bounds)."""
+    torch.manual_seed(seed)
+    total, n = 0.0, 0
+    for b in _batches(inputs, device, batch_size):
+        k = len(next(iter(b.values())))
+        total += float(model.loss(b, kl_weight=1.0)["elbo"]) * k
+        n += k
+    return total / n
 
 
 @torch.no_grad()
@@ -337,8 +381,9 @@ def evaluate_quadrants(model, split, fills, evaluation: EvalConfig4 = EvalConfig
     device = next(model.parameters()).device
     model.eval()
     names = list(model.modalities)
+    split = scored_examples(split, evaluation.examples)
     gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
-    z_train = collect(lambda b: model.code(b, "sample", gen(seed)), split.train, device)
+    z_train = _codes(lambda b, g: model.code(b, "sample", g), split.train, device, seed)
     probe = fit_probe(z_train, split.y_train)
     classifier = digit_classifier(split)
     real = classifier.decision_function(join_digit(split.test).reshape(len(split.y_test), -1))
@@ -357,7 +402,7 @@ def evaluate_quadrants(model, split, fills, evaluation: EvalConfig4 = EvalConfig
             z = torch.cat(codes).numpy()
             entry = {"acc": _accuracy(probe.decision_function(z), split.y_test)}
             if view.missing:  # a probe fitted on training codes of the same subset
-                z_fit = collect(lambda b: view.code(b, "sample", gen(seed + 10)), split.train, device)
+                z_fit = _codes(lambda b, g: view.code(b, "sample", g), split.train, device, seed + 10)
                 entry["acc_fit"] = _accuracy(fit_probe(z_fit, split.y_train).decision_function(z), split.y_test)
                 generated = {m: torch.cat(v).numpy() for m, v in made.items()}
                 digits = completed_digits({m: split.test[m] for m in view.observed}, generated)
@@ -372,13 +417,14 @@ def evaluate_quadrants(model, split, fills, evaluation: EvalConfig4 = EvalConfig
     ll_fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
     views = {key_of(s): SubsetView(model, s, ll_fill) for s in subsets(names)[:-1]}
     per_subset, joint = _ll_scores(model, data, views, evaluation.K, seed + 4)
+    joint["bound"] = bound_of(model, split.test, device, seed + 5)
     for scores in out.values():
         for key, v in per_subset.items():
             scores[key].update(v)
     joint_code = getattr(model, "joint_code", None)
     if joint_code is not None:  # a mixture: one code that reads all four (mvae_lib.MMVAE.joint_code)
-        z_fit = collect(lambda b: joint_code(b, "sample", gen(seed + 11)), split.train, device)
-        z = collect(lambda b: joint_code(b, "sample", gen(seed + 12)), split.test, device)
+        z_fit = _codes(lambda b, g: joint_code(b, "sample", g), split.train, device, seed + 11)
+        z = _codes(lambda b, g: joint_code(b, "sample", g), split.test, device, seed + 12)
         joint["acc_joint"] = _accuracy(fit_probe(z_fit, split.y_train).decision_function(z), split.y_test)
     else:
         joint["acc_joint"] = out[next(iter(out))][key_of(names)]["acc"]
@@ -397,6 +443,7 @@ def evaluate_cvae(cvae: CVAE, split, evaluation: EvalConfig4 = EvalConfig4(), se
     """The conditional VAE's scores on its own configuration: ``{subset key: {coherence,
     ll_cond, ess_cond}}`` (no probe: it has no code of the observed quadrants alone)."""
     device = next(cvae.parameters()).device
+    split = scored_examples(split, evaluation.examples)
     g = torch.Generator(device=device).manual_seed(seed + 2)
     made = {m: [] for m in cvae.targets}
     for b in _batches(split.test, device):
@@ -412,8 +459,13 @@ def evaluate_cvae(cvae: CVAE, split, evaluation: EvalConfig4 = EvalConfig4(), se
                                     "ess_cond": float(e.median())}}
 
 
+#: Version of the scoring: part of the key of saved scores (2: log p(x) from draws of its own,
+#: codes drawn with one generator per pass, the model's own bound added).
+SCORES_VERSION = 2
+
+
 def score_spec4(evaluation: EvalConfig4) -> dict:
-    return {**asdict(evaluation), "version": 1}
+    return {**asdict(evaluation), "version": SCORES_VERSION}
 
 
 def score_quadrant_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, fills,
@@ -514,9 +566,9 @@ def run_table4(rows=TABLE4_ROWS, dataset: str = DATASET, splits: int | list[int]
 #: The columns Table 4's verdicts judge: (metric, setting) as in the tidy rows.
 VERDICT_COLUMNS4 = (("acc", 1), ("acc", 2), ("acc", 3), ("acc", 4), ("acc_joint", 4), ("acc_fit", 1),
                     ("acc_fit", 3), ("coherence", 1), ("coherence", 2), ("coherence", 3), ("ll_cond", 1),
-                    ("ll_cond", 2), ("ll_cond", 3), ("ll_joint", 4))
+                    ("ll_cond", 2), ("ll_cond", 3), ("ll_joint", 4), ("bound", 4))
 #: Columns that belong to the model, not to how it sees a subset (the fill changes nothing).
-MODEL_COLUMNS4 = ("acc_joint", "ll_cond", "ll_joint")
+MODEL_COLUMNS4 = ("acc_joint", "ll_cond", "ll_joint", "bound")
 REFERENCE4 = Row4("MVAE", "refill")  #: the paper's model with its better fill at four modalities
 
 
@@ -525,14 +577,17 @@ def table4_verdicts(results: Results, rows=TABLE4_ROWS, reference: Row4 = REFERE
     """Every row against ``reference`` in every column of ``columns``: paired per-split
     t-tests (:func:`mvae_lib.stats.compare`), Holm-corrected together as one family
     (:func:`mvae_lib.stats.adjust`). A row of the reference's model is not judged in a
-    column of the model's own (:data:`MODEL_COLUMNS4`): the fill changes nothing there."""
+    column of the model's own (``MODEL_COLUMNS4``): the fill changes nothing there."""
     from .stats import adjust, compare
 
+    M = max(k for _, k in columns)
     out = []
     for row in rows:
         for metric, k in columns:
-            if row == reference or (row.model == reference.model and metric in MODEL_COLUMNS4):
-                continue
+            if row == reference or (row.model == reference.model and (metric in MODEL_COLUMNS4 or k == M)):
+                continue  # the same model: the fill changes nothing there
+            if metric == "acc_joint" and not hasattr(model_spec(row.model).cls, "joint_code"):
+                continue  # for a model without joint_code the column repeats acc at k = M
             out.append(compare(results, (row.label, k), (reference.label, k), epochs, metric))
     return adjust(out)
 
@@ -547,8 +602,8 @@ def sohn_verdicts(results: Results, rows=TABLE4_ROWS, metrics=("ll_cond", "coher
                    for metric in metrics for c in SOHN_CONFIGS for label in labels])
 
 
-#: The scores that read every modality, defined alike at any number of modalities M.
-GAP_METRICS = {"ll_joint": "log p(x), nats", "acc": "probe, all observed (a posterior draw)",
+#: The scores of a model given every modality, defined alike at any number of modalities M.
+GAP_METRICS = {"bound": "its own objective, nats", "ll_joint": "log p(x), nats",
                "acc_joint": "probe, one code of all"}
 GAP_MODELS = tuple(r.label for r in TABLE4_ROWS if r.model != "MVAE")  #: every row but the MVAE's
 MIXTURES4 = tuple(r.label for r in TABLE4_ROWS if r.model in ("MMVAE", "MoPoE", "MMVAE+"))  #: the mixtures
@@ -561,7 +616,7 @@ def gap_growth(by_m: dict, models=GAP_MODELS, reference: Row4 = REFERENCE4, metr
     ``by_m`` maps M to the Table 4 results of the same digits cut into M modalities (e.g.
     ``{2: mnist-binary-halves, 4: mnist-quadrants}``, same splits). The gap of a model at M
     is its score minus the reference's on the same split, in a score of
-    :data:`GAP_METRICS` (read at ``setting`` M); its growth is the gap at the larger M minus
+    ``GAP_METRICS`` (read at ``setting`` M); its growth is the gap at the larger M minus
     the gap at the smaller, on the same split. Returns ``(gaps, growth)``: ``{(model,
     metric, M): {split: gap}}`` and one :class:`~mvae_lib.stats.Comparison` of the growth per
     model and metric (``a = (model, M_large)``, ``b = (model, M_small)``), Holm-corrected

@@ -256,3 +256,12 @@ def test_a_chapter_on_tags_shows_a_note_instead_of_an_explorer(monkeypatch):
     assert [s.data for s in shown] == [
         "The digit explorer draws image halves; on this data set the tags are not an image.",
         "The sweep explorer draws image halves; on this data set the tags are not an image."]
+
+
+def test_the_digit_explorer_reconstructs_mmvae_plus_from_its_whole_latent(small_split):
+    """MMVAE+'s code is its shared part only; its reconstructions need the private codes too."""
+    torch.manual_seed(0)
+    plus = build_model("MMVAE+", small_split.modalities, TINY.model, private=2).eval()
+    views = xp.digit_views(small_split, {Row3("MMVAE+"): plus}, 0)
+    (view,) = views.rows
+    assert view.x_hat.shape == im.HALF and view.w_hat.shape == im.HALF and np.isfinite(view.generated).all()

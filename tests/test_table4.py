@@ -87,7 +87,7 @@ def test_table4_scores_every_row_at_every_k_and_the_cvae_on_its_configurations(t
             assert {(row.label, k, "acc"), (row.label, k, "coherence"), (row.label, k, "acc_fit")} <= cells
         for k in (1, 2, 3):
             assert (row.label, k, "ll_cond") in cells
-        assert {(row.label, 4, "ll_joint"), (row.label, 4, "acc_joint")} <= cells
+        assert {(row.label, 4, "ll_joint"), (row.label, 4, "acc_joint"), (row.label, 4, "bound")} <= cells
         assert (row.label, "tl+tr+bl", "coherence") in cells
     for conf in t4.SOHN_CONFIGS:
         assert {("CVAE", t4.key_of(conf), m) for m in ("coherence", "ll_cond", "ess_cond")} <= cells
@@ -126,10 +126,10 @@ def test_format_table4_prints_every_row_and_theirs_labelled(tiny_table4):
     rows, results, _ = tiny_table4
     text = format_table4(results, rows)
     assert "Table 4 (mnist-quadrants" in text and all(row.label in text for row in rows)
-    assert "theirs: CVAE" in text and "ours: CVAE" in text
+    assert "Pyro reproduction: CVAE" in text and "ours: CVAE" in text
     md = markdown_table4(results, "ll", rows)
     assert md.count("\n") == 1 + len(rows) and "log p(x)" in md
-    assert "theirs: deterministic network" in markdown_sohn(results, rows)
+    assert "theirs (Pyro's reproduction): deterministic network" in markdown_sohn(results, rows)
 
 
 def _results(values):
@@ -156,10 +156,14 @@ def test_table4_verdicts_skip_what_the_fill_cannot_change():
         for metric, k in t4.VERDICT_COLUMNS4:
             values[(label, k, metric)] = [0.1 * i + 0.01 * s for s in range(3)]
     verdicts = t4.table4_verdicts(_results(values))
-    judged = {(c.a[0], c.metric) for c in verdicts}
-    assert ("MVAE, zeros", "ll_joint") not in judged and ("MVAE, zeros", "acc") in judged
-    own = sum(1 for m, _ in t4.VERDICT_COLUMNS4 if m in t4.MODEL_COLUMNS4)  # the MVAE's own columns
-    assert len(verdicts) == (len(labels) - 1) * len(t4.VERDICT_COLUMNS4) - own
+    judged = {(c.a[0], c.metric, c.a[1]) for c in verdicts}
+    assert ("MVAE, zeros", "ll_joint", 4) not in judged and ("MVAE, zeros", "acc", 1) in judged
+    assert ("MVAE, zeros", "acc", 4) not in judged  # all four observed: no fill, the same codes
+    assert ("PoE", "acc_joint", 4) not in judged and ("MoPoE", "acc_joint", 4) in judged
+    columns = len(t4.VERDICT_COLUMNS4)
+    zeros = columns - sum(1 for m, k in t4.VERDICT_COLUMNS4 if m in t4.MODEL_COLUMNS4 or k == 4)
+    no_joint_code = sum(1 for r in t4.TABLE4_ROWS if r.model == "PoE")
+    assert len(verdicts) == zeros + (len(labels) - 2) * columns - no_joint_code
     assert all(c.family == len(verdicts) for c in verdicts)
 
 

@@ -64,7 +64,7 @@ def digit_split(digits: np.ndarray, split: int, n_train: int = 3000) -> tuple[np
 
 
 def quadrant_pixels(images: np.ndarray) -> dict[str, np.ndarray]:
-    """The four 14x14 quadrants of (N, 784) digits, each flattened to (N, 196), keyed by :data:`QUADRANTS`."""
+    """The four 14x14 quadrants of (N, 784) digits, each flattened to (N, 196), keyed by ``QUADRANTS``."""
     pixels = images.reshape(-1, 28, 28)
     cut = {"tl": pixels[:, :14, :14], "tr": pixels[:, :14, 14:], "bl": pixels[:, 14:, :14],
            "br": pixels[:, 14:, 14:]}
@@ -78,7 +78,7 @@ def join_quadrants(parts) -> np.ndarray:
 
 
 def join_digit(parts) -> np.ndarray:
-    """(N, 28, 28) digits from their parts: the four quadrants (:data:`QUADRANTS`) or the
+    """(N, 28, 28) digits from their parts: the four quadrants (``QUADRANTS``) or the
     ``"left"`` and ``"right"`` halves of :func:`mnist_binary_halves`."""
     if set(parts) == set(QUADRANTS):
         return join_quadrants(parts)
@@ -108,7 +108,7 @@ def mnist_quadrants(split: int = 0, n_train: int = 3000) -> Split:
     """The bundled four-modality data set: the four 14x14 quadrants of the same 5,000 digits.
 
     Each quadrant (``"tl"``, ``"tr"``, ``"bl"``, ``"br"``) is 196 pixels binarised at
-    :data:`BINARY_THRESHOLD` (a pixel above 0.5 is 1), with a Bernoulli decoder, so that
+    ``BINARY_THRESHOLD`` (a pixel above 0.5 is 1), with a Bernoulli decoder, so that
     log-likelihoods are in nats of binary pixels as in the conditional-generation
     literature; ``y`` is the digit one-hot. Split ``k`` is the split ``k`` of
     :func:`mnist_halves`: the same digits train and test.

@@ -217,12 +217,14 @@ class MoPoE(ExpertsModel):
         self.subsets = [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
 
     def subset_posterior(self, inputs, subset) -> Gaussian:
+        """:math:`q_s`: the product of the experts of the modalities in ``subset`` (no prior
+        expert; a single modality's expert itself)."""
         experts = self.experts(inputs, subset)
         return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
 
     def all_subset_posteriors(self, inputs: Mapping[str, Tensor]) -> Gaussian:
         """Every subset's product at once, stacked in the order of ``subsets``: mu and logvar
-        of shape (S, B, D). The same products as :meth:`subset_posterior` (precisions add),
+        of shape (S, B, D). The same products as :meth:`mvae_lib.MoPoE.subset_posterior` (precisions add),
         computed with one matrix product over a 0/1 membership matrix."""
         experts = self.experts(inputs)
         names = list(self.modalities)

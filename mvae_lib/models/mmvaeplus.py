@@ -118,7 +118,7 @@ class MMVAEPlus(ExpertsModel):
         self.decoders = nn.ModuleDict({
             m: PrivateDecoder(self.decoders[m], self.shared, self.shared + i * private, private)
             for i, m in enumerate(names)})
-        #: theta of the auxiliary scales s_d = D_w softmax(theta_d), one row per modality (start: s = 1)
+        # theta of the auxiliary scales, s_d = D_w softmax(theta_d), one row per modality (s = 1 at the start)
         self.aux_theta = nn.Parameter(torch.zeros(len(names), private))
 
     @property

@@ -40,7 +40,7 @@ from ..config import Preset
 from ..crossmodal import data_classifier, decoder_mean
 from ..datasets import Split, load_split
 from ..runs import find_run, get_run, resolve_preset, run_path
-from ..models import LatentModel
+from ..models import LatentModel, VariationalModel
 from ..table3 import OWN, QUICK_EVALUATION, EvalConfig, Row3, check_row3, generate
 from ..table3 import saved_scores as table3_saved_scores
 from ..train import pick_device
@@ -169,7 +169,9 @@ def digit_views(split: Split, models: Mapping[Row3, LatentModel], index: int, sa
     for row, model in models.items():
         inputs = _batch(split, [index], next(model.parameters()).device)  # (1, D) each
         if id(model) not in recon:
-            z = model.code(inputs, "mean")  # (1, latent)
+            # the mean of the model's whole latent (MMVAE+'s code is only its shared part)
+            variational = isinstance(model, VariationalModel)
+            z = model.posterior(inputs).mean if variational else model.code(inputs, "mean")
             recon[id(model)] = (decoder_mean(model, "x", z)[0].cpu().numpy(),
                                 decoder_mean(model, "w", z)[0].cpu().numpy())
         x_hat, w_hat = recon[id(model)]

@@ -16,8 +16,9 @@ def blocks(M: int = 4) -> dict:
                 [("acc_fit", k) for k in ks[:-1]]),
         "coherence": ("coherence: a digit classifier on the observed parts completed by the generated ones",
                       [("coherence", k) for k in ks]),
-        "ll": ("log-likelihoods, nats per test example",
-               [("ll_cond", k) for k in ks[:-1]] + [("ll_joint", M), ("ess_joint", M)]),
+        "ll": ("log-likelihoods and the model's own bound, nats per test example",
+               [("ll_cond", k) for k in ks[:-1]] + [("ess_cond", 1), ("ll_joint", M), ("ess_joint", M),
+                                                   ("bound", M)]),
     }
 
 
@@ -28,12 +29,18 @@ def modalities_of(results: Results) -> int:
 
 BLOCKS = blocks(4)
 HEADINGS = {"acc": "k={k}", "acc_joint": "one code", "acc_fit": "k={k}", "coherence": "k={k}",
-            "ll_cond": "log p(rest | k)", "ll_joint": "log p(x)", "ess_joint": "ESS"}
+            "ll_cond": "log p(rest | k)", "ll_joint": "log p(x)", "ess_joint": "ESS", "ess_cond": "ESS, k={k}",
+            "bound": "own bound"}
 
 
 def heading(metric: str, k) -> str:
     text = HEADINGS[metric].format(k=k)
     return text.replace("k)", f"{k})") if metric == "ll_cond" else text
+
+
+def escape(text: str) -> str:
+    """``text`` for a Markdown table cell: a ``|`` (as in "log p(rest | 1)") escaped."""
+    return text.replace("|", "\\|")
 
 
 def _cells(results: Results) -> dict:
@@ -45,7 +52,7 @@ def _value(cell, digits: int) -> str:
 
 
 def _digits(metric: str) -> int:
-    return 1 if metric.startswith("ll_") or metric.startswith("ess") else 3
+    return 1 if metric.startswith(("ll_", "ess", "bound")) else 3
 
 
 def row_labels(results: Results, rows=TABLE4_ROWS) -> list[str]:
@@ -88,24 +95,25 @@ def sohn_rows(results: Results, rows=TABLE4_ROWS) -> list[tuple[str, list]]:
 def format_sohn(results: Results, rows=TABLE4_ROWS) -> str:
     lines = ["Negative conditional log-likelihood -log p(missing | observed), nats, on Sohn et al.'s "
              "configurations (observed: " + "; ".join(key_of(c) for c in SOHN_CONFIGS) + ")",
-             f"{'model':<28}" + "".join(f"{f'{len(c)} observed':>16}" for c in SOHN_CONFIGS)]
+             f"{'model':<36}" + "".join(f"{f'{len(c)} observed':>16}" for c in SOHN_CONFIGS)]
     for label, values in sohn_rows(results, rows):
         texts = ["–" if v is None else f"{-v['mean']:.1f} +- {v['std']:.1f}" for v in values]
-        lines.append(f"{('ours: ' + label):<28}" + "".join(f"{t:>16}" for t in texts))
+        lines.append(f"{('ours: ' + label):<36}" + "".join(f"{t:>16}" for t in texts))
     for model in ("deterministic network", "CVAE"):
-        lines.append(f"{('theirs: ' + model):<28}" + "".join(f"{SOHN_REPORTED[(model, len(c))]:>16.1f}"
-                                                           for c in SOHN_CONFIGS))
-    lines.append(f"theirs: {SOHN_SOURCE}. Not directly comparable: 60,000 training digits against our 3,000, "
+        lines.append(f"{('Pyro reproduction: ' + model):<36}" + "".join(
+            f"{SOHN_REPORTED[(model, len(c))]:>16.1f}" for c in SOHN_CONFIGS))
+    lines.append(f"Pyro reproduction: {SOHN_SOURCE}. Not directly comparable: 60,000 training digits against our 3,000, "
                  "grey-level targets against our binarised ones, larger networks.")
     return "\n".join(lines)
 
 
 def markdown_table4(results: Results, block: str, rows=TABLE4_ROWS, caption: str | None = None,
                     name: str | None = None) -> str:
-    """One block of Table 4 (a key of :data:`BLOCKS`) as Markdown."""
+    """One block of Table 4 (a key of ``BLOCKS``) as Markdown."""
     cells = _cells(results)
     _, cols = blocks(modalities_of(results))[block]
-    lines = ["| model | " + " | ".join(heading(m, k) for m, k in cols) + " |", "|:--|" + "--:|" * len(cols)]
+    lines = ["| model | " + " | ".join(escape(heading(m, k)) for m, k in cols) + " |",
+             "|:--|" + "--:|" * len(cols)]
     for label in row_labels(results, rows):
         lines.append(f"| {label} | " + " | ".join(_value(cells.get((label, k, m)), _digits(m)) for m, k in cols)
                      + " |")
@@ -120,14 +128,25 @@ def markdown_sohn(results: Results, rows=TABLE4_ROWS, caption: str | None = None
         lines.append(f"| ours: {label} | " + " | ".join(
             "–" if v is None else pm(-v["mean"], v["std"], 1) for v in values) + " |")
     for model in ("deterministic network", "CVAE"):
-        lines.append(f"| theirs: {model} | " + " | ".join(f"{SOHN_REPORTED[(model, len(c))]:.1f}"
-                                                         for c in SOHN_CONFIGS) + " |")
+        lines.append(f"| theirs (Pyro's reproduction): {model} | " + " | ".join(
+            f"{SOHN_REPORTED[(model, len(c))]:.1f}" for c in SOHN_CONFIGS) + " |")
     return captioned("\n".join(lines), caption, name)
 
 
 VERDICT_HEADINGS = {"acc": "probe, k={k}", "acc_joint": "probe, one code", "acc_fit": "own probe, k={k}",
-                    "coherence": "coherence, k={k}", "ll_cond": "log p(rest | {k})", "ll_joint": "log p(x)"}
+                    "coherence": "coherence, k={k}", "ll_cond": "log p(rest | {k})", "ll_joint": "log p(x)",
+                    "bound": "own bound"}
 SYMBOL = {"above": "▲", "below": "▼", "level with": "=", "too few splits to judge": "?"}
+
+
+def verdict_phrase(c, digits: int = 3) -> str:
+    """A verdict for a sentence: ``**above** (+0.123, Holm-adjusted p = ...)``, or, below
+    :data:`mvae_lib.stats.MIN_SPLITS` splits, ``not judged (+0.123 on 2 splits, too few)``."""
+    from ..stats import MIN_SPLITS
+
+    if c.n < MIN_SPLITS:
+        return f"not judged ({c.mean:+.{digits}f} on {c.n} splits, too few)"
+    return f"**{c.verdict}** ({c.mean:+.{digits}f}, {c.p_text()})"
 
 
 def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: str | None = None,
@@ -137,7 +156,7 @@ def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: s
     = level with, after the Holm correction)."""
     by = {(c.a[0], c.metric, c.a[1]): c for c in comparisons}
     labels = list(dict.fromkeys(c.a[0] for c in comparisons))
-    head = [VERDICT_HEADINGS[m].format(k=k) for m, k in columns]
+    head = [escape(VERDICT_HEADINGS[m].format(k=k)) for m, k in columns]
     lines = [f"| {reference or 'row'} minus | " + " | ".join(head) + " |", "|:--|" + "--:|" * len(columns)]
     for label in labels:
         cells = []
@@ -146,7 +165,7 @@ def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: s
             if c is None:
                 cells.append("")
                 continue
-            digits = 1 if m.startswith("ll_") else 3
+            digits = _digits(m)
             cells.append(f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return captioned("\n".join(lines), caption, name)
