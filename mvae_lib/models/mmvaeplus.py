@@ -16,9 +16,10 @@ maximises, for ``K`` draws :math:`(z_k, w_{r,k}) \sim q(z \mid x_r)\, q(w_r \mid
 each expert :math:`r` and private codes of the *other* modalities drawn from an auxiliary
 distribution, :math:`\tilde w_{d,k} \sim r_d(w_d)`,
 
-.. math:: \mathcal L_{+}(X) = \frac1M \sum_r \mathbb E\Big[\log \frac1K \sum_k
-          \frac{p(x_r \mid z_k, w_{r,k}) \prod_{d \ne r} p(x_d \mid z_k, \tilde w_{d,k})\;
-          p(z_k)\, p(w_{r,k})}{q(z_k \mid X)\, q(w_{r,k} \mid x_r)}\Big].
+.. math:: \mathcal L_{+}(X) &= \frac1M \sum_r \mathbb E\Big[\log \frac1K \sum_k
+          \rho_{r,k}\Big], \\
+          \rho_{r,k} &= \frac{p(x_r \mid z_k, w_{r,k}) \prod_{d \ne r} p(x_d \mid z_k, \tilde w_{d,k})\;
+          p(z_k)\, p(w_{r,k})}{q(z_k \mid X)\, q(w_{r,k} \mid x_r)}.
 
 The auxiliary :math:`r_d = \mathcal N(0, \mathrm{diag}\,s_d^2)` has a learnable scale
 :math:`s_d = D_w\,\mathrm{softmax}(\theta_d)` (the authors' parameterisation, starting at
@@ -95,9 +96,10 @@ class MMVAEPlus(ExpertsModel):
     With ``K`` draws :math:`(z_k, w_{r,k}) \sim q(z|x_r)\,q(w_r|x_r)` per expert :math:`r`
     and :math:`\tilde w_{d,k} \sim r_d` for the other modalities, training maximises
 
-    .. math:: \mathcal L_{+}(X) = \frac1M \sum_r \mathbb E\Big[\log \frac1K \sum_k
-              \frac{p(x_r|z_k, w_{r,k}) \prod_{d \ne r} p(x_d|z_k, \tilde w_{d,k})\,
-              p(z_k)\, p(w_{r,k})}{q(z_k|X)\, q(w_{r,k}|x_r)}\Big],
+    .. math:: \mathcal L_{+}(X) &= \frac1M \sum_r \mathbb E\Big[\log \frac1K \sum_k
+              \rho_{r,k}\Big], \\
+              \rho_{r,k} &= \frac{p(x_r|z_k, w_{r,k}) \prod_{d \ne r} p(x_d|z_k, \tilde w_{d,k})\,
+              p(z_k)\, p(w_{r,k})}{q(z_k|X)\, q(w_{r,k}|x_r)},
 
     a bound on :math:`\log p(X)` when :math:`r_d = p(w_d)` (the module docstring says what it
     bounds otherwise). Derived in the book's chapter "Four modalities"
