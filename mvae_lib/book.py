@@ -195,6 +195,29 @@ class Chapter:
                           epochs=self.table4_epochs, out_dir=self.runs_dir, device=self.device,
                           evaluation=self.evaluation4, progress=False, **kwargs)
 
+    def settling4(self) -> dict:
+        """Table 4's likelihoods of every joint model and every CVAE on split 0 redone at a
+        quarter of, and four times, the build's :math:`K` (:func:`mvae_lib.table4.settle_quadrant_run`):
+        ``{label: settled}``, the labels of Table 4's rows (the MVAE once: its two fills share
+        their likelihoods) and ``"CVAE (bl)"``... per configuration. Kept beside each run."""
+        from .runner import default_workers, run_jobs
+        from .runs import resolve_preset
+        from .table4 import CVAE_MODEL, SOHN_CONFIGS, TABLE4_ROWS, key_of, settle_quadrant_run
+
+        ev = self.evaluation4
+        preset = resolve_preset("small", self.table4_epochs)
+        common = dict(dataset="mnist-quadrants", split=0, preset=preset, out_dir=self.runs_dir,
+                      Ks=(ev.K // 4, ev.K, 4 * ev.K), n_ll=ev.n_ll, examples=ev.examples, device=self.device)
+        jobs = {r.label: dict(model=r.model, options=dict(r.options) or None, **common)
+                for r in TABLE4_ROWS if r.fill != "zeros"}
+        jobs.update({f"{CVAE_MODEL} ({key_of(c)})": dict(model=CVAE_MODEL, options={"observed": list(c)}, **common)
+                     for c in SOHN_CONFIGS})
+        # the longest first, so that two workers end together
+        order = sorted(jobs, key=lambda j: j.startswith(CVAE_MODEL))
+        done = dict(run_jobs(settle_quadrant_run, {j: jobs[j] for j in order},
+                             workers=default_workers(self.device, preset), progress=False, desc="settling 4"))
+        return {j: done[j] for j in jobs}
+
     def settling(self, models=("MVAE", "JMVAE-kl", "PoE", "MMVAE", "MoPoE", "MMVAE+"), n: int = 10,
                  repeats: int = 3) -> dict:
         """The settling check of every model's log-likelihoods on split 0 (:func:`mvae_lib.settling.settle_run`):

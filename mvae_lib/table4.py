@@ -562,6 +562,81 @@ def run_table4(rows=TABLE4_ROWS, dataset: str = DATASET, splits: int | list[int]
     return Results(tidy, dataset_name(dataset), {"train": train_s, "wall": time.perf_counter() - start})
 
 
+# --------------------------------------------------------------------------- settling
+#: The numbers of draws at which :func:`settle_quadrants` re-estimates Table 4's likelihoods.
+SETTLING_K4 = (50, 200, 800)
+
+
+@torch.no_grad()
+def settle_quadrants(model, split, Ks=SETTLING_K4, n_ll: int = 50, seed: int = 1, examples: int | None = None) -> dict:
+    """Table 4's likelihood estimates of one trained model (joint or :class:`~mvae_lib.models.CVAE`)
+    redone with each number of draws in ``Ks``, on the ``n_ll`` examples Table 4 uses (of
+    :func:`scored_examples` ``(split, examples)``, as :class:`EvalConfig4` says), with Table
+    4's seed, so that at Table 4's ``K`` the estimate is Table 4's own.
+
+    Returns ``{"K": [...], "ll_joint": [...], "ess_joint": [...], "ll_cond": {k: [...]},
+    "ess_cond": {k: [...]}, "ll_subset": {subset key: [...]}}``, one entry per ``K``: for a
+    joint model ``ll_cond`` of ``k`` observed quadrants is the mean over the subsets of that
+    size (as in Table 4), ``ll_subset`` each subset's own, and ``ess_*`` the median effective
+    sample size; for the CVAE only its own configuration, and no ``ll_joint``. How far an estimate still moves from one ``K`` to the next is
+    what "settled" means here: an importance-weighted ``log p(x)`` rises towards the truth
+    in expectation as ``K`` grows; the conditional estimate of a joint model is a difference
+    of two such estimates and can move either way."""
+    device = next(model.parameters()).device
+    Ks = [int(K) for K in Ks]
+    if not Ks or min(Ks) < 1 or Ks != sorted(set(Ks)):
+        raise ValueError(f"Ks: expected increasing numbers of draws >= 1, found {Ks}")
+    split = scored_examples(split, examples)
+    rows = likelihood_examples(split, n_ll)
+    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+    out: dict = {"K": Ks, "ll_joint": [], "ess_joint": [], "ll_cond": {}, "ess_cond": {}, "ll_subset": {}}
+    if isinstance(model, CVAE):
+        k = len(model.observed)
+        for K in Ks:
+            ll, e = model.conditional_log_likelihood(data, K, torch.Generator(device=device).manual_seed(seed + 4))
+            out["ll_cond"].setdefault(k, []).append(float(ll.mean()))
+            out["ess_cond"].setdefault(k, []).append(float(e.median()))
+            out["ll_subset"].setdefault(key_of(model.observed), []).append(float(ll.mean()))
+        del out["ll_joint"], out["ess_joint"]
+        return out
+    model.eval()
+    names = list(model.modalities)
+    ll_fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
+    views = {key_of(s): SubsetView(model, s, ll_fill) for s in subsets(names)[:-1]}
+    for K in Ks:
+        per_subset, joint = _ll_scores(model, data, views, K, seed + 4)
+        out["ll_joint"].append(joint["ll_joint"])
+        out["ess_joint"].append(joint["ess_joint"])
+        for key, v in per_subset.items():
+            out["ll_subset"].setdefault(key, []).append(v["ll_cond"])
+        for size in range(1, len(names)):
+            keys = [key for key in per_subset if key.count("+") + 1 == size]
+            for metric in ("ll_cond", "ess_cond"):
+                out[metric].setdefault(size, []).append(float(np.mean([per_subset[key][metric] for key in keys])))
+    return out
+
+
+def settle_quadrant_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, options: dict | None = None,
+                        Ks=SETTLING_K4, n_ll: int = 50, examples: int | None = None, device=None) -> dict:
+    """:func:`settle_quadrants` of one saved Table 4 run (trained first if not saved), kept beside it."""
+    run = quadrant_run(dataset, model, split, preset=preset, out_dir=out_dir, options=options, device=device)
+    spec = {"Ks": [int(K) for K in Ks], "n_ll": n_ll, "examples": examples, "version": SCORES_VERSION}
+    saved = runcache.load_scores(run.path, "settle4", spec)
+    if not saved:
+        dev = pick_device(device)
+        with run_threads_on(preset, dev):
+            saved = settle_quadrants(run.model(dev), load_split(dataset, split), Ks, n_ll, examples=examples)
+        saved = _json_keys(saved)
+        runcache.save_scores(run.path, "settle4", spec, saved)
+    return saved
+
+
+def _json_keys(settled: dict) -> dict:
+    """``settled`` with the integer keys of ``ll_cond``/``ess_cond`` as strings (what JSON keeps)."""
+    return {key: ({str(k): v for k, v in value.items()} if isinstance(value, dict) else value)
+            for key, value in settled.items()}
+
+
 # --------------------------------------------------------------------------- verdicts
 #: The columns Table 4's verdicts judge: (metric, setting) as in the tidy rows.
 VERDICT_COLUMNS4 = (("acc", 1), ("acc", 2), ("acc", 3), ("acc", 4), ("acc_joint", 4), ("acc_fit", 1),

@@ -13,7 +13,7 @@ from mvae_lib.runs import resolve_preset
 from mvae_lib.paper import FINDINGS, PAPER_LRAP
 from mvae_lib.table3 import QUICK_EVALUATION, EvalConfig
 from mvae_lib.book import BookMode, build_report
-from mvae_lib.present.tables import findings_table, markdown_table
+from mvae_lib.present.tables import captioned, findings_table, markdown_table
 from mvae_lib.stats import compare
 from mvae_lib.train import kl_weight
 
@@ -234,3 +234,12 @@ def test_adjusted_verdicts_leave_out_too_few_splits():
     assert many[0].family == 10 and many[0].p_adjusted == pytest.approx(min(1, 10 * gap.p_value))
     assert many[0].verdict == "level with" and "Holm-adjusted" in many[0].describe()
     assert many[-1] == few  # two splits: outside the family, still no verdict
+
+
+def test_a_caption_with_a_backtick_is_refused():
+    """A backtick in a {table} fence's first line stops the fence from parsing: the table's
+    Markdown would be shown as text, so captioned refuses it."""
+    table = "| a |\n|--:|\n| 1 |"
+    assert captioned(table, "Table 9. Plain.", "tab-x").startswith("```{table} Table 9. Plain.\n:name: tab-x")
+    with pytest.raises(ValueError, match="backtick"):
+        captioned(table, "Table 9. With `code`.")

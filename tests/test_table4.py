@@ -172,3 +172,46 @@ def test_cli_offers_table4(capsys):
 
     args = build_parser().parse_args(["reproduce", "--table", "4"])
     assert args.table == "4"
+
+
+@pytest.mark.slow
+def test_settling_redoes_table4s_likelihoods_at_more_draws_and_is_saved(tiny_table4, monkeypatch):
+    """At Table 4's K the settled estimate is Table 4's own (same examples, same seed); the
+    other K are fresh estimates; the result is kept beside the run and reused."""
+    rows, results, out = tiny_table4
+    Ks = (2, FAST.K, 16)
+    for model, options, key in (("PoE", None, "PoE"), ("MVAE", None, "MVAE, refill"),
+                                ("CVAE", {"observed": ["tl", "bl"]}, "CVAE")):
+        settled = t4.settle_quadrant_run("mnist-quadrants", model, 0, preset=TINY, out_dir=out,
+                                         options=options, Ks=Ks, n_ll=FAST.n_ll)
+        assert settled["K"] == list(Ks)
+        if model == "CVAE":
+            assert set(settled["ll_cond"]) == {"2"} and "ll_joint" not in settled
+            assert settled["ll_subset"] == {"tl+bl": settled["ll_cond"]["2"]}
+            table = results.cell("CVAE", "tl+bl", "ll_cond")["mean"]
+            assert settled["ll_cond"]["2"][1] == pytest.approx(table, abs=1e-9)
+            continue
+        assert set(settled["ll_cond"]) == {"1", "2", "3"} and len(settled["ll_subset"]) == 14
+        for k in (1, 2, 3):  # each size's mean is the mean of its subsets'
+            own = [v for key, v in settled["ll_subset"].items() if key.count("+") + 1 == k]
+            np.testing.assert_allclose(np.mean(own, 0), settled["ll_cond"][str(k)])
+        for k in (1, 2, 3):
+            assert len(settled["ll_cond"][str(k)]) == len(Ks)
+            table = results.cell(key, k, "ll_cond")["mean"]
+            assert settled["ll_cond"][str(k)][1] == pytest.approx(table, abs=1e-9)
+        assert settled["ll_joint"][1] == pytest.approx(results.cell(key, 4, "ll_joint")["mean"], abs=1e-9)
+        assert len({round(v, 9) for v in settled["ll_joint"]}) == len(Ks)  # fresh draws at each K
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("saved settling computed again")
+
+    monkeypatch.setattr(t4, "settle_quadrants", no_work)
+    assert t4.settle_quadrant_run("mnist-quadrants", "PoE", 0, preset=TINY, out_dir=out, Ks=Ks,
+                                  n_ll=FAST.n_ll)["K"] == list(Ks)
+
+
+def test_settling_refuses_draws_that_do_not_increase():
+    split = load_split("mnist-quadrants", 0)
+    for Ks in ((), (4, 2), (0, 4), (4, 4)):
+        with pytest.raises(ValueError, match="increasing"):
+            t4.settle_quadrants(_tiny("PoE"), split, Ks, n_ll=3)

@@ -76,6 +76,8 @@ def captioned(table: str, caption: str | None, name: str | None = None) -> str:
     """Wrap a Markdown table in a MyST ``{table}`` directive with a caption and a label."""
     if caption is None:
         return table
+    if "`" in caption:  # CommonMark: a backtick fence's info string may hold no backtick
+        raise ValueError(f"a table caption can hold no backtick (the {{table}} fence would not parse): {caption!r}")
     label = f":name: {name}\n" if name else ""
     return f"```{{table}} {caption}\n{label}\n{table}\n```"
 
