@@ -22,6 +22,9 @@ CSS = """\
 }
 /* the chapters' code at a size that fits 86 characters a line in a 1280-px window */
 div.cell_input div.highlight pre { font-size: 0.75rem; }
+/* a table wider than the page scrolls sideways; its caption stays in view, as wide as the page */
+.pst-scrollable-table-container { container-type: inline-size; }
+.pst-scrollable-table-container > table > caption { position: sticky; left: 0; max-width: 100cqw; }
 """
 MARKER = 'class="mvae-live"'  # what InteractiveFigure.html() writes into a page
 

@@ -86,6 +86,14 @@ window.addEventListener('load', function () {
                    .filter(function (e) { return e.firstElementChild &&
                      e.firstElementChild.getBoundingClientRect().width > e.getBoundingClientRect().width + 1; })
                    .map(function (e) { return e.textContent.slice(0, 60); }),
+      // captions of tables that scroll sideways: cut off where the page ends?
+      cut_captions: Array.from(document.querySelectorAll('.pst-scrollable-table-container'))
+                   .filter(function (c) { var cap = c.querySelector('caption'); if (!cap) { return false; }
+                     var box = c.getBoundingClientRect(), r = cap.getBoundingClientRect();
+                     c.scrollLeft = c.scrollWidth;
+                     var s = cap.getBoundingClientRect(); c.scrollLeft = 0;
+                     return r.right > box.right + 1 || s.left < box.left - 1; })
+                   .map(function (c) { return c.querySelector('caption').textContent.trim().slice(0, 60); }),
       figures: figures(),
       requests: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
       errors: window.__bookErrors || []
@@ -369,6 +377,8 @@ def test_pages_render_offline_in_chromium(built_book):
         if check["math"] and (not check["mathjax"] or check["raw"] or check["rendered"] < check["math"]):
             problems.append(f"{chapter}: maths not rendered ({check['rendered']}/{check['math']}), "
                             f"raw TeX left: {check['raw'][:3]}")
+        if check["cut_captions"]:  # a wide table scrolls, its caption must not
+            problems.append(f"{chapter}: table captions cut off: {check['cut_captions'][:3]}")
         if check["wide_code"] or check["wide_math"]:  # at a 1280-px window
             problems.append(f"{chapter}: wider than the page: code {check['wide_code'][:3]}, "
                             f"equations {check['wide_math'][:3]}")
