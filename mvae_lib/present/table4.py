@@ -139,14 +139,15 @@ VERDICT_HEADINGS = {"acc": "probe, k={k}", "acc_joint": "probe, one code", "acc_
 SYMBOL = {"above": "▲", "below": "▼", "level with": "=", "too few splits to judge": "?"}
 
 
-def verdict_phrase(c, digits: int = 3) -> str:
-    """A verdict for a sentence: ``**above** (+0.123, Holm-adjusted p = ...)``, or, below
+def verdict_phrase(c, digits: int = 3, unit: str = "") -> str:
+    """A verdict for a sentence: ``**above** (+0.123, Holm-adjusted p = ...)`` (``unit`` after
+    the number: ``" nats"``), or, below
     :data:`mvae_lib.stats.MIN_SPLITS` splits, ``not judged (+0.123 on 2 splits, too few)``."""
     from ..stats import MIN_SPLITS
 
     if c.n < MIN_SPLITS:
-        return f"not judged ({c.mean:+.{digits}f} on {c.n} splits, too few)"
-    return f"**{c.verdict}** ({c.mean:+.{digits}f}, {c.p_text()})"
+        return f"not judged ({c.mean:+.{digits}f}{unit} on {c.n} splits, too few)"
+    return f"**{c.verdict}** ({c.mean:+.{digits}f}{unit}, {c.p_text()})"
 
 
 def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: str | None = None,
@@ -167,5 +168,6 @@ def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: s
                 continue
             digits = _digits(m)
             cells.append(f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if any(cells):  # a row none of whose columns is judged here is left out
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return captioned("\n".join(lines), caption, name)
