@@ -127,8 +127,9 @@ def test_format_table4_prints_every_row_and_theirs_labelled(tiny_table4):
     text = format_table4(results, rows)
     assert "Table 4 (mnist-quadrants" in text and all(row.label in text for row in rows)
     assert "Pyro reproduction: CVAE" in text and "ours: CVAE" in text
-    md = markdown_table4(results, "ll", rows)
+    md = markdown_table4(results, "joint", rows)
     assert md.count("\n") == 1 + len(rows) and "log p(x)" in md
+    assert "log p(rest" in markdown_table4(results, "ll", rows)
     assert "theirs (Pyro's reproduction): deterministic network" in markdown_sohn(results, rows)
 
 

@@ -11,14 +11,16 @@ def blocks(M: int = 4) -> dict:
     ks = range(1, M + 1)
     return {
         "acc": ("digit accuracy of the probe on the code of the observed modalities",
-                [("acc", k) for k in ks] + [("acc_joint", M)]),
-        "fit": ("the same, with a probe fitted on training codes of the observed modalities",
-                [("acc_fit", k) for k in ks[:-1]]),
+                [("acc", k) for k in ks]),
+        "fit": ("the same, with a probe fitted on training codes of the observed modalities "
+                "(one code: a mixture's joint code, with a probe fitted on such codes)",
+                [("acc_fit", k) for k in ks[:-1]] + [("acc_joint", M)]),
         "coherence": ("coherence: a digit classifier on the observed parts completed by the generated ones",
                       [("coherence", k) for k in ks]),
-        "ll": ("log-likelihoods and the model's own bound, nats per test example",
-               [("ll_cond", k) for k in ks[:-1]] + [("ess_cond", 1), ("ll_joint", M), ("ess_joint", M),
-                                                   ("bound", M)]),
+        "ll": ("log-likelihood of the missing modalities given the observed, nats per test example",
+               [("ll_cond", k) for k in ks[:-1]] + [("ess_cond", 1)]),
+        "joint": ("log-likelihood of all the modalities and the model's own bound, nats per test example",
+                  [("ll_joint", M), ("ess_joint", M), ("bound", M)]),
     }
 
 
