@@ -151,6 +151,25 @@ def key_of(subset) -> str:
     return "+".join(subset)
 
 
+def size_of(key: str) -> int:
+    """How many modalities the subset key ``"tl+bl"`` names."""
+    return key.count("+") + 1
+
+
+def _ll_data(split, n_ll: int, device) -> dict:
+    """The test examples whose likelihoods Table 4 estimates (:func:`likelihood_examples`)."""
+    rows = likelihood_examples(split, n_ll)
+    return {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+
+
+def _ll_views(model) -> dict:
+    """Every proper subset's :class:`SubsetView` for the likelihoods: the model's own
+    posterior where it has one, else (the MVAE) the refilled input, whatever the row's fill."""
+    names = list(model.modalities)
+    fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
+    return {key_of(s): SubsetView(model, s, fill) for s in subsets(names)[:-1]}
+
+
 def check_row4(row: Row4) -> None:
     spec = model_spec(row.model)
     if spec.reads != "all" or row.model == "JMVAE-kl" or spec.cls.__name__ == "MAE":
@@ -412,11 +431,8 @@ def evaluate_quadrants(model, split, fills, evaluation: EvalConfig4 = EvalConfig
                 entry["coherence"] = _accuracy(real, split.y_test)
             scores[key_of(s)] = entry
         out[OWN if fill is None else fill] = scores
-    rows = likelihood_examples(split, evaluation.n_ll)
-    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
-    ll_fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
-    views = {key_of(s): SubsetView(model, s, ll_fill) for s in subsets(names)[:-1]}
-    per_subset, joint = _ll_scores(model, data, views, evaluation.K, seed + 4)
+    data = _ll_data(split, evaluation.n_ll, device)
+    per_subset, joint = _ll_scores(model, data, _ll_views(model), evaluation.K, seed + 4)
     joint["bound"] = bound_of(model, split.test, device, seed + 5)
     for scores in out.values():
         for key, v in per_subset.items():
@@ -452,8 +468,7 @@ def evaluate_cvae(cvae: CVAE, split, evaluation: EvalConfig4 = EvalConfig4(), se
     generated = {m: torch.cat(v).numpy() for m, v in made.items()}
     digits = completed_digits({m: split.test[m] for m in cvae.observed}, generated)
     coherence = _accuracy(digit_classifier(split).decision_function(digits), split.y_test)
-    rows = likelihood_examples(split, evaluation.n_ll)
-    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+    data = _ll_data(split, evaluation.n_ll, device)
     ll, e = cvae.conditional_log_likelihood(data, evaluation.K, torch.Generator(device=device).manual_seed(seed + 4))
     return {key_of(cvae.observed): {"coherence": coherence, "ll_cond": float(ll.mean()),
                                     "ess_cond": float(e.median())}}
@@ -550,9 +565,9 @@ def run_table4(rows=TABLE4_ROWS, dataset: str = DATASET, splits: int | list[int]
             for key, v in per.items():
                 for metric, value in v.items():
                     add(row.label, key, k, metric, value)
-            M = max(key.count("+") + 1 for key in per)  # modalities of the data set
+            M = max(size_of(key) for key in per)  # modalities of the data set
             for size in range(1, M + 1):
-                keys = [key for key in per if key.count("+") + 1 == size]
+                keys = [key for key in per if size_of(key) == size]
                 for metric in ("acc", "acc_fit", "coherence", "ll_cond", "ess_cond"):
                     values = [per[key][metric] for key in keys if metric in per[key]]
                     if values:
@@ -586,9 +601,7 @@ def settle_quadrants(model, split, Ks=SETTLING_K4, n_ll: int = 50, seed: int = 1
     Ks = [int(K) for K in Ks]
     if not Ks or min(Ks) < 1 or Ks != sorted(set(Ks)):
         raise ValueError(f"Ks: expected increasing numbers of draws >= 1, found {Ks}")
-    split = scored_examples(split, examples)
-    rows = likelihood_examples(split, n_ll)
-    data = {m: torch.as_tensor(a[rows], device=device) for m, a in split.test.items()}
+    data = _ll_data(scored_examples(split, examples), n_ll, device)
     out: dict = {"K": Ks, "ll_joint": [], "ess_joint": [], "ll_cond": {}, "ess_cond": {}, "ll_subset": {}}
     if isinstance(model, CVAE):
         k = len(model.observed)
@@ -600,17 +613,15 @@ def settle_quadrants(model, split, Ks=SETTLING_K4, n_ll: int = 50, seed: int = 1
         del out["ll_joint"], out["ess_joint"]
         return out
     model.eval()
-    names = list(model.modalities)
-    ll_fill = None if all(model.can_condition_on(s) for s in subsets(names)) else "refill"
-    views = {key_of(s): SubsetView(model, s, ll_fill) for s in subsets(names)[:-1]}
+    views = _ll_views(model)
     for K in Ks:
         per_subset, joint = _ll_scores(model, data, views, K, seed + 4)
         out["ll_joint"].append(joint["ll_joint"])
         out["ess_joint"].append(joint["ess_joint"])
         for key, v in per_subset.items():
             out["ll_subset"].setdefault(key, []).append(v["ll_cond"])
-        for size in range(1, len(names)):
-            keys = [key for key in per_subset if key.count("+") + 1 == size]
+        for size in range(1, len(model.modalities)):
+            keys = [key for key in per_subset if size_of(key) == size]
             for metric in ("ll_cond", "ess_cond"):
                 out[metric].setdefault(size, []).append(float(np.mean([per_subset[key][metric] for key in keys])))
     return out
