@@ -190,17 +190,18 @@ def save(path: Path, record: dict, arrays: dict[str, np.ndarray], weights: dict)
 
 
 def obtain(path: Path, spec: dict, make: Callable[[], tuple[dict, dict, dict]],
-           required: tuple[str, ...] = (), wait: bool = True) -> dict | None:
+           required: tuple[str, ...] = (), wait: bool = True, quiet: bool = False) -> dict | None:
     """The record of the run at ``path``: loaded if saved, else made by ``make`` and saved.
 
     ``make()`` returns ``(record, arrays, weights)``. It runs under the run's claim, so no
     two processes make one run at once: while another live process holds the claim this
     one waits (``wait=True``) and then loads what it saved, or returns None at once
-    (``wait=False``: the caller can do other work first). A damaged saved run is moved
-    aside (:func:`quarantine`) under the claim, then made again.
+    (``wait=False``: the caller can do other work first); it says so once unless ``quiet``
+    (a wait of seconds, for something small). A damaged saved run is moved aside
+    (:func:`quarantine`) under the claim, then made again.
     """
     claim = Claim(path)
-    told = acquired = False
+    told, acquired = quiet, False
     try:
         while True:
             record = load(path, spec, required)

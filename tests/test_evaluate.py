@@ -28,11 +28,12 @@ def test_lrap_rejects_mismatched_shapes():
         lrap(np.zeros((3, 2)), np.zeros((3, 4)))
 
 
-def test_probe_matches_scikit_learn_one_vs_rest():
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+def test_probe_matches_scikit_learn_one_vs_rest(solver):
     rng = np.random.default_rng(0)
     z = rng.normal(size=(200, 5)) * [1, 10, 0.1, 3, 1]
     y = (z[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(200, 4)) > 0).astype(float)
-    probe = fit_probe(z, y, C=0.5)
+    probe = fit_probe(z, y, C=0.5, solver=solver)
     zs = (z - z.mean(0)) / z.std(0)
     ref = OneVsRestClassifier(LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000)).fit(zs, y)
     ref_w = np.stack([e.coef_[0] for e in ref.estimators_], axis=1)
@@ -41,6 +42,46 @@ def test_probe_matches_scikit_learn_one_vs_rest():
     np.testing.assert_allclose(probe.bias, ref_b, atol=1e-4)
     np.testing.assert_allclose(probe.decision_function(z), ref.decision_function(zs), atol=1e-3)
     assert set(score(y, probe.decision_function(z))) == {"lrap", "map"}
+
+
+def test_newton_reaches_the_minimum_that_lbfgs_approaches():
+    """Newton's probe is the objective's minimiser (zero gradient); L-BFGS stops near it."""
+    from mvae_lib.evaluate import _objective
+    rng = np.random.default_rng(1)
+    y = np.eye(10)[rng.integers(0, 10, 1500)]
+    z = y @ rng.normal(size=(10, 32)) + rng.normal(size=(1500, 32)) * 2  # separable-ish, ill-conditioned
+    probes = {s: fit_probe(z, y, solver=s) for s in ("newton", "lbfgs")}
+    Z = torch.as_tensor((z - z.mean(0)) / z.std(0))
+    S = torch.as_tensor(2 * y - 1)
+    loss = {}
+    for s, p in probes.items():
+        W = torch.as_tensor(p.weight).requires_grad_()
+        b = torch.as_tensor(p.bias).requires_grad_()
+        loss[s] = _objective(Z, S, W, b, 1.0)
+        loss[s].backward()
+        if s == "newton":
+            assert max(W.grad.abs().max(), b.grad.abs().max()) < 1e-9
+    assert loss["newton"] <= loss["lbfgs"] + 1e-12
+    np.testing.assert_allclose(probes["newton"].decision_function(z), probes["lbfgs"].decision_function(z), atol=1e-2)
+
+
+def test_probe_solver_is_newton_for_small_codes_only(monkeypatch):
+    from mvae_lib import evaluate
+    called = []
+
+    def newton(*args):
+        called.append(1)
+        raise RuntimeError("Newton's method was used")
+
+    monkeypatch.setattr(evaluate, "_newton", newton)
+    y = np.eye(3)[np.arange(60) % 3]
+    with pytest.raises(RuntimeError, match="Newton"):
+        fit_probe(np.random.randn(60, 4), y)
+    fit_probe(np.random.randn(60, 4), y, max_iter=5)  # a truncated fit is L-BFGS's
+    fit_probe(np.random.randn(60, evaluate.NEWTON_MAX_DIM + 1), y)
+    assert called == [1]
+    with pytest.raises(ValueError, match="solver"):
+        fit_probe(np.random.randn(60, 4), y, solver="sgd")
 
 
 def _model():

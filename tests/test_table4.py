@@ -111,6 +111,17 @@ def test_table4_runs_and_scores_are_saved_and_reused(tiny_table4, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a saved run was trained again")
 
+    # the coherence classifier is kept once per split beside the runs, and loaded, not refitted
+    kept = list((out / "runs" / "mnist-quadrants").glob("classifier-split0-*.npz"))
+    assert len(kept) == 1
+    split = t4.scored_examples(load_split("mnist-quadrants", 0), FAST.examples)
+    fitted = t4.digit_classifier(split)
+    monkeypatch.setattr(t4, "_CLASSIFIERS", {})
+    monkeypatch.setattr(t4, "fit_probe", no_training)
+    loaded = t4.digit_classifier(split, out)
+    np.testing.assert_array_equal(loaded.weight, fitted.weight)
+    np.testing.assert_array_equal(loaded.mean, fitted.mean)
+
     monkeypatch.setattr(t4, "train", no_training)
     monkeypatch.setattr(t4, "evaluate_quadrants", no_training)
     again = t4.run_table4(rows, splits=[0], preset=TINY, epochs=None, out_dir=out, workers=1,
