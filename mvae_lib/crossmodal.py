@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .evaluate import LogisticProbe, fit_probe, lrap, macro_average_precision, score
+from .evaluate import LogisticProbe, data_hash, fit_probe, kept_probe, lrap, macro_average_precision, score
 from .iwae import conditional_estimate
 from .models import LatentModel, VariationalModel
 from .objectives import log_standard_normal
@@ -300,13 +300,18 @@ def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "samp
 _CLASSIFIERS: dict[tuple, LogisticProbe] = {}
 
 
-def data_classifier(split, modality: str = "w") -> LogisticProbe:
+def data_classifier(split, modality: str = "w", out_dir=None) -> LogisticProbe:
     """The coherence classifier of ``split``: the probe fitted on real training ``modality``
     to predict the labels. It depends on the data alone, so it is fitted once per split and
-    process and shared by every model scored there."""
+    process and shared by every model scored there, and kept under ``out_dir/runs/<data
+    set>/classifiers/`` when ``out_dir`` is given (:func:`mvae_lib.evaluate.kept_probe`), so that the
+    worker processes of a table, and later commands, fit it once (5 s of CPU a split)."""
     key = (split.name, split.index, modality, len(split.y_train), float(split.train[modality].sum()))
     if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = fit_probe(split.train[modality], split.y_train)
+        spec = {"kind": "data classifier", "dataset": split.name, "split": split.index, "modality": modality,
+                "n": len(split.y_train), "data": data_hash(split.train[modality], split.y_train)}
+        _CLASSIFIERS[key] = kept_probe(out_dir, f"classifier-{modality}-split{split.index}", spec,
+                                       lambda: fit_probe(split.train[modality], split.y_train))
     return _CLASSIFIERS[key]
 
 
@@ -333,7 +338,7 @@ def likelihood_view(model: VariationalModel, split, missing: str = "w") -> Missi
 
 def evaluate_missing(model: LatentModel, split, fills: list[str | None], encoding: str = "sample",
                      seed: int = 1, K: int = 2000, n_ll: int = 100, samples: int = 10,
-                     missing: str = "w") -> dict[str | None, dict[str, float]]:
+                     missing: str = "w", out_dir=None) -> dict[str | None, dict[str, float]]:
     """Table 3's scores for one trained model on one split, for each way in ``fills`` of
     seeing an image without its tags (a fill strategy, or None for the model's own
     image-only posterior). Returns ``{fill: {score: value}}``:
@@ -351,6 +356,8 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
       :math:`\\log p(w|x)` is the model's own, or for a joint-only encoder the posterior of the
       refilled input (the best of the fills as a proposal; any proposal gives the same value
       as K grows).
+
+    ``out_dir``: where the coherence classifier is kept (:func:`data_classifier`).
     """
     device = next(model.parameters()).device
     model.eval()
@@ -360,7 +367,7 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     z_test = collect(lambda b: model.code(b, encoding, gen(seed + 1)), split.test, device)
     probe = fit_probe(z_train, split.y_train)
     both = score(split.y_test, probe.decision_function(z_test))
-    classifier = data_classifier(split, missing)
+    classifier = data_classifier(split, missing, out_dir)
     shared = {"lrap_both": both["lrap"], "map_both": both["map"]}
     if isinstance(model, VariationalModel):
         rows = likelihood_examples(split, n_ll)

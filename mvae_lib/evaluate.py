@@ -8,7 +8,10 @@
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -133,6 +136,37 @@ def _newton(Z, S, C, steps: int = 100, tol: float = 1e-10):
             scale = torch.where(worse, scale / 2, scale)
         theta, current = trial, new
     return theta[:-1].contiguous(), theta[-1].contiguous()
+
+
+def kept_probe(out_dir, name: str, spec: dict, fit: Callable[[], LogisticProbe]) -> LogisticProbe:
+    """``fit()``, kept in ``out_dir/runs/<spec["dataset"]>/classifiers/`` as ``<name>-<hash of spec>``
+    so that every process and command given ``out_dir`` fits it once (None: just ``fit()``).
+
+    For probes that depend on the data alone (the coherence classifiers): ``spec`` must
+    name everything ``fit`` reads. Two processes asking at once: one fits, the other waits.
+    """
+    if out_dir is None:
+        return fit()
+    from . import runcache
+    folder = Path(out_dir) / "runs" / spec["dataset"] / "classifiers"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (runcache.key_of(name, spec) + ".json")
+
+    def make():
+        probe = fit()
+        return dict(spec), {f: getattr(probe, f) for f in ("weight", "bias", "mean", "std")}, {}
+
+    runcache.obtain(path, spec, make, quiet=True)  # a worker may wait seconds for another's fit
+    with runcache.reading(path.with_suffix(".npz")), np.load(path.with_suffix(".npz")) as saved:
+        return LogisticProbe(*(saved[f] for f in ("weight", "bias", "mean", "std")))
+
+
+def data_hash(*arrays: np.ndarray) -> str:
+    """The first 12 hex digits of the SHA-1 of ``arrays``' bytes (what a kept probe read)."""
+    digest = hashlib.sha1()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def lrap(y: np.ndarray, scores: np.ndarray) -> float:

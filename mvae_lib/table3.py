@@ -243,7 +243,7 @@ def score_run(dataset: str, model: str, split: int, *, preset: Preset, out_dir, 
             net, data = run.model(device), load_split(dataset, split, data_root)
             if need_base:
                 scores = evaluate_missing(net, data, [fill_of[k] for k in need_base], encoding, K=evaluation.K,
-                                          n_ll=evaluation.n_ll, samples=evaluation.samples)
+                                          n_ll=evaluation.n_ll, samples=evaluation.samples, out_dir=out_dir)
                 for f, v in scores.items():
                     key = OWN if f is None else f
                     saved[key] = {**saved.get(key, {}), **v}

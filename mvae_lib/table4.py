@@ -35,7 +35,6 @@ the bottom-left quadrant, the left half, and all but the bottom-right (``SOHN_CO
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -49,7 +48,7 @@ from . import runcache
 from .config import ModelConfig, Preset
 from .crossmodal import collect, decoder_mean, likelihood_examples
 from .datasets import check_available, dataset_name, join_digit, load_split
-from .evaluate import LogisticProbe, fit_probe
+from .evaluate import LogisticProbe, data_hash, fit_probe, kept_probe
 from .iwae import ess, iw_log_weights
 from .models import CVAE, Modality, VariationalModel, build_model, model_spec
 from .objectives import log_standard_normal
@@ -323,7 +322,7 @@ _CLASSIFIERS: dict[tuple, LogisticProbe] = {}
 def digit_classifier(split, out_dir=None) -> LogisticProbe:
     """Logistic regression on real whole training digits (784 binary pixels) to their digit:
     the coherence classifier, fitted once per split and process, and kept under
-    ``out_dir/runs/<data set>/`` when ``out_dir`` is given, so that the worker processes
+    ``out_dir/runs/<data set>/classifiers/`` when ``out_dir`` is given, so that the worker processes
     of a table, and later commands, fit it once (7 s of CPU a split) rather than each."""
     digits = join_digit(split.train).reshape(len(split.y_train), -1)
     key = (split.name, split.index, len(split.y_train))
@@ -333,21 +332,9 @@ def digit_classifier(split, out_dir=None) -> LogisticProbe:
     def fit():  # 100 L-BFGS steps: test accuracy .861 on split 0, against .862 after 500 (4 times the time)
         return fit_probe(digits, split.y_train, max_iter=CLASSIFIER_STEPS)
 
-    if out_dir is None:
-        _CLASSIFIERS[key] = fit()
-        return _CLASSIFIERS[key]
-    data = hashlib.sha1(np.ascontiguousarray(digits).tobytes() + split.y_train.tobytes()).hexdigest()[:12]
-    spec = {"kind": "coherence classifier", "dataset": split.name, "split": split.index,
-            "n": len(split.y_train), "steps": CLASSIFIER_STEPS, "data": data}
-    path = Path(out_dir) / "runs" / split.name / (runcache.key_of(f"classifier-split{split.index}", spec) + ".json")
-
-    def make():
-        probe = fit()
-        return {**spec}, {f: getattr(probe, f) for f in ("weight", "bias", "mean", "std")}, {}
-
-    runcache.obtain(path, spec, make, quiet=True)  # a worker may wait seconds for another's fit
-    with runcache.reading(path.with_suffix(".npz")), np.load(path.with_suffix(".npz")) as saved:
-        _CLASSIFIERS[key] = LogisticProbe(*(saved[f] for f in ("weight", "bias", "mean", "std")))
+    spec = {"kind": "coherence classifier", "dataset": split.name, "split": split.index, "n": len(split.y_train),
+            "steps": CLASSIFIER_STEPS, "data": data_hash(digits, split.y_train)}
+    _CLASSIFIERS[key] = kept_probe(out_dir, f"classifier-split{split.index}", spec, fit)
     return _CLASSIFIERS[key]
 
 

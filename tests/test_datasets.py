@@ -292,4 +292,4 @@ def test_own_data_end_to_end_model_probe_and_table3(tmp_path, capsys):
     assert all(0 <= cells[k] <= 1 for k in ("lrap_both", "lrap_image", "gen_ap", "coherence"))
     assert len(list((out / "runs" / spec.name).glob("*.table3-*.json"))) == 1
     assert {p.parent for p in tmp_path.rglob("*")} <= {tmp_path, tmp_path / "data", out, out / "runs",
-                                                        out / "runs" / spec.name}
+                                                        out / "runs" / spec.name, out / "runs" / spec.name / "classifiers"}

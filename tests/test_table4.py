@@ -112,7 +112,7 @@ def test_table4_runs_and_scores_are_saved_and_reused(tiny_table4, monkeypatch):
         raise AssertionError("a saved run was trained again")
 
     # the coherence classifier is kept once per split beside the runs, and loaded, not refitted
-    kept = list((out / "runs" / "mnist-quadrants").glob("classifier-split0-*.npz"))
+    kept = list((out / "runs" / "mnist-quadrants" / "classifiers").glob("classifier-split0-*.npz"))
     assert len(kept) == 1
     split = t4.scored_examples(load_split("mnist-quadrants", 0), FAST.examples)
     fitted = t4.digit_classifier(split)
