@@ -739,3 +739,95 @@ def gap_growth(by_m: dict, models=GAP_MODELS, reference: Row4 = REFERENCE4, metr
             growth.append(Comparison((model, large), (model, small), tuple(g_l[k] - g_s[k] for k in shared),
                                      epochs, metric))
     return gaps, adjust(growth)
+
+
+# --------------------------------------------------------------------------- the settling screen
+@dataclass
+class Screen:
+    """The likelihood verdicts that name a side, screened against how far their estimates
+    moved with more draws (:func:`screen_verdicts`).
+
+    Attributes
+    ----------
+    passed, failed : list of str
+        The verdicts (``"PoE, log p(x)"``, ``"CVAE against PoE, bl"``...) whose mean gap is
+        larger than, or no larger than, what their two estimates moved together.
+    movement : list of float
+        That movement for each verdict judged (nats on the settling split).
+    """
+
+    passed: list
+    failed: list
+    movement: list
+
+    @property
+    def judged(self) -> int:
+        return len(self.passed) + len(self.failed)
+
+
+def settled_label(label: str, settled: dict, rows=TABLE4_ROWS) -> str:
+    """The key of ``settled`` (``Chapter.settling4`` of ``mvae_lib.book``) that holds the
+    likelihoods of Table 4's row ``label``: its own, or for a row of a model settled under
+    another of its rows (the MVAE's two fills share their likelihoods) that row's."""
+    model = next(r.model for r in rows if r.label == label)
+    return next(r.label for r in rows if r.model == model and r.label in settled)
+
+
+def moved(values, K: int, Ks) -> float:
+    """How far an estimate moved from ``K`` draws to the most (``values`` at each of ``Ks``)."""
+    return values[-1] - values[list(Ks).index(K)]
+
+
+def screen_verdicts(verdicts, cvae_verdicts, settled: dict, K: int, rows=TABLE4_ROWS,
+                    reference: Row4 = REFERENCE4) -> Screen:
+    """Screen every likelihood verdict that names a side (``"above"``/``"below"``) of
+    :func:`table4_verdicts` and :func:`sohn_verdicts` against ``settled``, the same
+    estimates on one split at ``K`` (Table 4's) and more draws.
+
+    A verdict fails when its mean gap is no larger than the sum of how far its two
+    estimates moved from ``K`` to the most draws, since more draws could then change its
+    sign. Passing proves nothing: for :math:`\\log p(x)` the expected gain bounds what the
+    estimate lacks from below and one measured gain only estimates it; a conditional
+    estimate is a difference of two and can move either way.
+    """
+    Ks = next(iter(settled.values()))["K"]
+    ref = settled_label(reference.label, settled, rows)
+    passed, failed, movement = [], [], []
+    for c in verdicts:
+        if not c.metric.startswith("ll_") or c.verdict not in ("above", "below"):
+            continue
+        label, k = c.a
+        own = settled[settled_label(label, settled, rows)]
+        if c.metric == "ll_joint":
+            move = abs(moved(own["ll_joint"], K, Ks)) + abs(moved(settled[ref]["ll_joint"], K, Ks))
+            name = "log p(x)"
+        else:
+            move = abs(moved(own["ll_cond"][str(k)], K, Ks)) + abs(moved(settled[ref]["ll_cond"][str(k)], K, Ks))
+            name = f"log p(rest | {k})"
+        movement.append(move)
+        (passed if abs(c.mean) > move else failed).append(f"{label}, {name}")
+    for c in cvae_verdicts:  # the CVAE against each joint model, on its configuration
+        if c.metric != "ll_cond" or c.verdict not in ("above", "below"):
+            continue
+        label, key = c.b
+        cvae = settled[f"{CVAE_MODEL} ({key})"]["ll_subset"][key]
+        joint = settled[settled_label(label, settled, rows)]["ll_subset"][key]
+        move = abs(moved(cvae, K, Ks)) + abs(moved(joint, K, Ks))
+        movement.append(move)
+        (passed if abs(c.mean) > move else failed).append(f"{CVAE_MODEL} against {label}, {key}")
+    return Screen(passed, failed, movement)
+
+
+def likelihood_tail(settled: dict) -> tuple[list, list] | None:
+    r"""For the joint models' :math:`\log p(x)` settled at three numbers of draws, each
+    quadrupling (say): the ratio :math:`r` of the second gain to the first, and, were the
+    gain to keep shrinking by :math:`r` per step (a geometric tail), what the estimate at
+    the most draws would still lack as a multiple of its last gain, :math:`r / (1 - r)`.
+    None unless every model has three estimates rising by shrinking steps."""
+    lls = [v["ll_joint"] for v in settled.values() if "ll_joint" in v]
+    if not lls or any(len(ll) != 3 or not ll[2] > ll[1] > ll[0] for ll in lls):
+        return None
+    ratios = [(ll[2] - ll[1]) / (ll[1] - ll[0]) for ll in lls]
+    if any(r >= 1 for r in ratios):
+        return None
+    return ratios, [r / (1 - r) for r in ratios]

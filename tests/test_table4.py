@@ -227,3 +227,31 @@ def test_settling_refuses_draws_that_do_not_increase():
     for Ks in ((), (4, 2), (0, 4), (4, 4)):
         with pytest.raises(ValueError, match="increasing"):
             t4.settle_quadrants(_tiny("PoE"), split, Ks, n_ll=3)
+
+
+def test_the_settling_screen_fails_a_verdict_whose_gap_more_draws_could_close():
+    from types import SimpleNamespace as V
+    rows = (t4.Row4("MVAE", "zeros"), t4.Row4("MVAE", "refill"), t4.Row4("PoE"))
+    ref = "MVAE, refill"
+    settled = {  # log p(x) and log p(rest | 1) at K = 50, 200, 800 on the settling split
+        ref: {"K": [50, 200, 800], "ll_joint": [-100.0, -99.0, -98.5], "ll_cond": {"1": [-60.0, -59.0, -58.0]},
+              "ll_subset": {"bl": [-61.0, -60.0, -59.0]}},
+        "PoE": {"K": [50, 200, 800], "ll_joint": [-90.0, -89.5, -89.4], "ll_cond": {"1": [-50.0, -50.0, -50.2]},
+                "ll_subset": {"bl": [-52.0, -51.0, -50.0]}},
+        "CVAE (bl)": {"K": [50, 200, 800], "ll_cond": {"1": [-40.0, -39.0, -38.0]},
+                      "ll_subset": {"bl": [-40.0, -39.0, -38.0]}},
+    }
+    assert t4.settled_label("MVAE, zeros", settled, rows) == ref  # the fills share their likelihoods
+    verdicts = [V(metric="ll_joint", a=("PoE", 4), verdict="above", mean=10.0),   # moved 0.1 + 0.5: passes
+                V(metric="ll_cond", a=("PoE", 1), verdict="above", mean=1.1),     # moved 0.2 + 1.0: fails
+                V(metric="ll_cond", a=("MVAE, zeros", 1), verdict="level", mean=0.0),  # names no side
+                V(metric="acc", a=("PoE", 1), verdict="above", mean=0.1)]        # not a likelihood
+    cvae = [V(metric="ll_cond", b=("PoE", "bl"), verdict="above", mean=3.0)]     # moved 1.0 + 1.0: passes
+    screen = t4.screen_verdicts(verdicts, cvae, settled, 200, rows, t4.Row4("MVAE", "refill"))
+    assert screen.passed == ["PoE, log p(x)", "CVAE against PoE, bl"]
+    assert screen.failed == ["PoE, log p(rest | 1)"] and screen.judged == 3
+    assert screen.movement == pytest.approx([0.6, 1.2, 2.0])
+    ratios, extra = t4.likelihood_tail({k: v for k, v in settled.items() if k != "CVAE (bl)"})
+    assert ratios == pytest.approx([0.5, 0.2]) and extra == pytest.approx([1.0, 0.25])
+    settled["PoE"]["ll_joint"] = [-90.0, -89.0, -89.5]  # fell: no geometric tail to extrapolate
+    assert t4.likelihood_tail(settled) is None

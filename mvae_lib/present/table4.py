@@ -173,3 +173,23 @@ def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: s
         if any(cells):  # a row none of whose columns is judged here is left out
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return captioned("\n".join(lines), caption, name)
+
+
+def markdown_sohn_verdicts(comparisons, configs, caption: str | None = None, name: str | None = None) -> str:
+    """The conditional VAE against each joint model (:func:`mvae_lib.table4.sohn_verdicts`)
+    as Markdown: one row per joint model, one column per metric and configuration, each cell
+    the mean paired difference (CVAE minus the model) and its verdict symbol (as
+    :func:`markdown_verdicts4`)."""
+    from ..table4 import key_of
+
+    heads = [f"{len(c)} observed, {m}" for m in ("ll", "coherence") for c in configs]
+    lines = ["| CVAE minus | " + " | ".join(heads) + " |", "|:--|" + "--:|" * (2 * len(configs))]
+    by = {(c.b[0], c.metric, c.b[1]): c for c in comparisons}
+    for label in dict.fromkeys(c.b[0] for c in comparisons):
+        cells = []
+        for metric, digits in (("ll_cond", 1), ("coherence", 3)):
+            for conf in configs:
+                c = by.get((label, metric, key_of(conf)))
+                cells.append("" if c is None else f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return captioned("\n".join(lines), caption, name)
