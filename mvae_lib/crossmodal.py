@@ -267,7 +267,8 @@ def refill_scores(model: LatentModel, split, rounds=ROUNDS_CHECKED, encoding: st
     device = next(model.parameters()).device
     model.eval()
     gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
-    z_train = collect(lambda b: model.code(b, encoding, gen(seed)), split.train, device)
+    g_train = gen(seed)  # one generator for the pass: every batch draws fresh noise
+    z_train = collect(lambda b: model.code(b, encoding, g_train), split.train, device)
     probe = fit_probe(z_train, split.y_train)
     g_image = {r: gen(seed + 2) for r in rounds}  # one generator per r, as evaluate_missing has per fill
     z_image: dict[int, list[Tensor]] = {r: [] for r in rounds}
@@ -289,7 +290,7 @@ def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "samp
     from . import runcache
 
     rounds = sorted(set(rounds))
-    spec = {"encoding": encoding, "rounds": rounds, "seed": 1}
+    spec = {"encoding": encoding, "rounds": rounds, "seed": 1, "codes": CODES_VERSION}
     saved = runcache.load_scores(run.path, "refill_rounds", spec)
     if not saved:
         saved = {str(r): v for r, v in refill_scores(run.model(), split, rounds, encoding).items()}
@@ -298,6 +299,10 @@ def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "samp
 
 
 _CLASSIFIERS: dict[tuple, LogisticProbe] = {}
+#: How sampled codes are drawn in :func:`evaluate_missing` and :func:`refill_scores`: part of
+#: the key of their saved scores (2: one generator per pass; before, each batch of 500 was
+#: drawn from a generator seeded again, so every batch repeated the same noise).
+CODES_VERSION = 2
 
 
 def data_classifier(split, modality: str = "w", out_dir=None) -> LogisticProbe:
@@ -363,8 +368,9 @@ def evaluate_missing(model: LatentModel, split, fills: list[str | None], encodin
     model.eval()
     mean = split.train[missing].mean(0)
     gen = lambda s: torch.Generator(device=device).manual_seed(s)  # noqa: E731
-    z_train = collect(lambda b: model.code(b, encoding, gen(seed)), split.train, device)
-    z_test = collect(lambda b: model.code(b, encoding, gen(seed + 1)), split.test, device)
+    g_train, g_test = gen(seed), gen(seed + 1)  # one generator per pass: fresh noise in every batch
+    z_train = collect(lambda b: model.code(b, encoding, g_train), split.train, device)
+    z_test = collect(lambda b: model.code(b, encoding, g_test), split.test, device)
     probe = fit_probe(z_train, split.y_train)
     both = score(split.y_test, probe.decision_function(z_test))
     classifier = data_classifier(split, missing, out_dir)

@@ -22,7 +22,7 @@ import torch
 
 from . import runcache
 from .config import Preset
-from .crossmodal import FILLS, evaluate_missing
+from .crossmodal import CODES_VERSION, FILLS, evaluate_missing
 from .datasets import check_available, load_split
 from .models import VariationalModel, model_names, model_spec
 from .results import Results
@@ -158,7 +158,7 @@ def check_row3(row: Row3) -> None:
 
 def scores_spec(encoding: str, evaluation: EvalConfig) -> dict:
     """What a run's Table 3 scores depend on besides the run itself (the runcache key of its scores)."""
-    return {"encoding": encoding, **asdict(evaluation), "ll_estimator": LL_ESTIMATOR}
+    return {"encoding": encoding, **asdict(evaluation), "ll_estimator": LL_ESTIMATOR, "codes": CODES_VERSION}
 
 
 def saved_scores(run: Run, encoding: str = "sample", evaluation: EvalConfig = EvalConfig()) -> dict:

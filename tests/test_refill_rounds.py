@@ -65,3 +65,25 @@ def test_scores_are_kept_beside_the_run(tmp_path, tiny_preset, small_split, monk
     assert saved_refill_scores(run, small_split, rounds=(2, 0)) == first
     with pytest.raises(AssertionError, match="computed again"):  # other rounds: another key
         saved_refill_scores(run, small_split, rounds=(0, 1))
+
+
+def test_sampled_codes_draw_fresh_noise_in_every_batch(three_batches, monkeypatch):
+    """The probe's codes are drawn with one generator per pass: the same digit in two
+    batches gets two different codes (each batch seeded again would repeat the noise)."""
+    import torch
+
+    s = three_batches
+    twice = lambda d: {k: np.concatenate([v[:500], v[:500]]) for k, v in d.items()}  # noqa: E731
+    doubled = type(s)(s.name, 0, twice(s.test), s.test, np.concatenate([s.y_test[:500]] * 2), s.y_test,
+                      s.modalities, s.label_names)  # 1,000 training rows: rows 500-999 repeat 0-499
+    torch.manual_seed(0)
+    model = build_model("MVAE", list(s.modalities), ModelConfig(hidden=(16,), latent=4)).eval()
+    seen = []
+    real_fit = cm.fit_probe
+    monkeypatch.setattr(cm, "fit_probe", lambda z, y, **kw: seen.append(z) or real_fit(z, y, **kw))
+    evaluate_missing(model, doubled, ["zeros"], K=2, n_ll=2, samples=1)
+    refill_scores(model, doubled, rounds=(0,))
+    codes = [z for z in seen if z.shape[1] == 4]  # not the coherence classifier's tags
+    assert len(codes) == 2
+    for z in codes:
+        assert not np.allclose(z[:500], z[500:])
