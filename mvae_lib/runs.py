@@ -160,6 +160,24 @@ def resolve_preset(preset: str | Preset, epochs: int | None = None) -> Preset:
     return preset if epochs is None else preset.with_epochs(epochs)
 
 
+def split_list(splits: int | list[int]) -> list[int]:
+    """The splits a table asks for: ``n`` means splits 0 to n - 1; none is an error."""
+    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
+    if not splits:
+        raise ValueError("no splits asked for")
+    return splits
+
+
+def fills_by_model(rows, own: str) -> dict[tuple, list[str | None]]:
+    """The fills each model of ``rows`` (Table 3's or 4's) is scored with, keyed by
+    ``(model, options)``, in row order; None for the model's own posterior (a row whose
+    fill is ``own``). Each model is trained and scored once for all its rows."""
+    fills: dict[tuple, list[str | None]] = {}
+    for row in rows:
+        fills.setdefault((row.model, row.options), []).append(None if row.fill == own else row.fill)
+    return fills
+
+
 def run_path(dataset: str, model: str, setting: int, split: int, preset: Preset, out_dir,
              options: dict | None = None) -> Path:
     """Where the run serving ``model`` in ``setting`` is saved (a .json record beside a .npz)."""

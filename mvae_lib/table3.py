@@ -27,7 +27,7 @@ from .datasets import check_available, load_split
 from .models import VariationalModel, model_names, model_spec
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs, run_threads_on
-from .runs import Run, get_run, resolve_preset
+from .runs import Run, fills_by_model, get_run, resolve_preset, split_list
 from .settings import Row
 from .tables import run_table
 from .train import pick_device
@@ -267,9 +267,7 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
     In the tidy rows the ``setting`` field holds how the tags were filled in (a fill
     strategy, or ``"q(z|x)"`` for a model's own image-only encoder).
     """
-    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
-    if not splits:
-        raise ValueError("no splits asked for")
+    splits = split_list(splits)
     for row in rows:
         check_row3(row)
     preset = resolve_preset(preset, epochs)
@@ -282,9 +280,7 @@ def run_table3(rows=TABLE3_ROWS, dataset: str = "mnist-halves", splits: int | li
     # 2. score every run once, through the same runner; the scores are kept beside each run
     devices = parse_devices(device)
     score_device = str(pick_device(devices[0]))
-    fills: dict[tuple, list[str | None]] = {}
-    for row in rows:
-        fills.setdefault((row.model, row.options), []).append(None if row.fill == OWN else row.fill)
+    fills = fills_by_model(rows, OWN)
     jobs = {(k, m, o): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,
                             options=dict(o), encoding=encoding, evaluation=evaluation, device=score_device,
                             data_root=data_root)

@@ -55,7 +55,7 @@ from .objectives import log_standard_normal
 from .posteriors import Gaussian, Mixture
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs, run_threads_on
-from .runs import resolve_preset
+from .runs import fills_by_model, resolve_preset, split_list
 from .train import pick_device, train
 
 DATASET = "mnist-quadrants"
@@ -528,16 +528,12 @@ def run_table4(rows=TABLE4_ROWS, dataset: str = DATASET, splits: int | list[int]
     key (``"tl+bl"``: that subset alone); the model's own scores (``ll_joint``, ``ess_joint``,
     ``acc_joint``) have ``setting`` M, the number of modalities (4 for the quadrants).
     """
-    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
-    if not splits:
-        raise ValueError("no splits asked for")
+    splits = split_list(splits)
     for row in rows:
         check_row4(row)
     preset = resolve_preset(preset, epochs)
     check_available(dataset, splits)
-    fills: dict[tuple, list] = {}
-    for row in rows:
-        fills.setdefault((row.model, row.options), []).append(None if row.fill == OWN else row.fill)
+    fills = fills_by_model(rows, OWN)
     devices = parse_devices(device)
     dev = str(pick_device(devices[0]))
     jobs = {(k, m, o): dict(dataset=dataset, model=m, split=k, preset=preset, out_dir=out_dir, fills=f,

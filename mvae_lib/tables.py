@@ -11,7 +11,7 @@ from .datasets import check_available
 from .models import model_spec
 from .results import Results
 from .runner import default_workers, parse_devices, run_jobs
-from .runs import Run, find_run, get_run, resolve_preset
+from .runs import Run, find_run, get_run, resolve_preset, split_list
 from .settings import SETTINGS, TABLE_ROWS, Row, check_row
 
 
@@ -36,9 +36,7 @@ def run_table(rows=TABLE_ROWS, dataset: str = "mnist-halves", splits: int | list
     each. Runs that another process is training into the same ``out_dir`` are waited for
     and loaded, last.
     """
-    splits = list(range(splits)) if isinstance(splits, int) else list(splits)
-    if not splits:
-        raise ValueError("no splits asked for")
+    splits = split_list(splits)
     for row in rows:
         check_row(row)
     devices = parse_devices(device)
