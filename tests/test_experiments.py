@@ -3,7 +3,9 @@ import json
 import pytest
 import torch
 
+import mvae_lib
 import mvae_lib.runs as ex
+import mvae_lib.table4
 from mvae_lib.cli import main
 from mvae_lib.crossmodal import encode
 from mvae_lib import TABLE_ROWS, Row, get_run, run_table
@@ -87,6 +89,17 @@ def test_rows_are_checked():
         run_table([Row(1, "AE", 3)], splits=1)
     with pytest.raises(ValueError, match="splits 0..4"):
         run_table(TABLE_ROWS, splits=[7])
+    for table in (run_table, mvae_lib.run_table3, mvae_lib.table4.run_table4):
+        with pytest.raises(ValueError, match="no splits asked for"):
+            table(splits=[]) if table is not run_table else table(TABLE_ROWS, splits=0)
+
+
+def test_each_model_is_scored_once_with_the_fills_of_all_its_rows():
+    from mvae_lib.table3 import OWN, Row3
+    rows = [Row3("MVAE", "zeros"), Row3("PoE"), Row3("MVAE", "refill"), Row3("MMVAE", options=(("K", 1),))]
+    assert ex.fills_by_model(rows, OWN) == {("MVAE", ()): ["zeros", "refill"], ("PoE", ()): [None],
+                                            ("MMVAE", (("K", 1),)): [None]}
+    assert ex.split_list(3) == [0, 1, 2] and ex.split_list((4, 1)) == [4, 1]
 
 
 @pytest.mark.parametrize("argv, message", [
