@@ -199,20 +199,16 @@ class Chapter:
         """Table 4's likelihoods of every joint model and every CVAE on split 0 redone at a
         quarter of, and four times, the build's :math:`K` (:func:`mvae_lib.table4.settle_quadrant_run`):
         ``{label: settled}``, the labels of Table 4's rows (a model once, under the reference's
-        row if it is one: fills share a model's likelihoods, :func:`mvae_lib.table4.settled_label`) and ``"CVAE (bl)"``... per configuration. Kept beside each run."""
+        row if it is one: fills share a model's likelihoods, :func:`mvae_lib.table4.settled_rows`) and ``"CVAE (bl)"``... per configuration. Kept beside each run."""
         from .runner import default_workers, run_jobs
         from .runs import resolve_preset
-        from .table4 import CVAE_MODEL, REFERENCE4, SOHN_CONFIGS, TABLE4_ROWS, key_of, settle_quadrant_run
+        from .table4 import CVAE_MODEL, SOHN_CONFIGS, key_of, settle_quadrant_run, settled_rows
 
         ev = self.evaluation4
         preset = resolve_preset("small", self.table4_epochs)
         common = dict(dataset="mnist-quadrants", split=0, preset=preset, out_dir=self.runs_dir,
                       Ks=(ev.K // 4, ev.K, 4 * ev.K), n_ll=ev.n_ll, examples=ev.examples, device=self.device)
-        one = {}  # one row per model (fills share a model's likelihoods): the reference's if it is one
-        for r in TABLE4_ROWS:
-            if (r.model, r.options) not in one or r == REFERENCE4:
-                one[(r.model, r.options)] = r
-        jobs = {r.label: dict(model=r.model, options=dict(r.options) or None, **common) for r in one.values()}
+        jobs = {r.label: dict(model=r.model, options=dict(r.options) or None, **common) for r in settled_rows()}
         jobs.update({f"{CVAE_MODEL} ({key_of(c)})": dict(model=CVAE_MODEL, options={"observed": list(c)}, **common)
                      for c in SOHN_CONFIGS})
         # the longest first, so that two workers end together

@@ -298,7 +298,6 @@ def saved_refill_scores(run, split, rounds=ROUNDS_CHECKED, encoding: str = "samp
     return {int(r): v for r, v in saved.items()}
 
 
-_CLASSIFIERS: dict[tuple, LogisticProbe] = {}
 #: How sampled codes are drawn in :func:`evaluate_missing` and :func:`refill_scores`: part of
 #: the key of their saved scores (2: one generator per pass; before, each batch of 500 was
 #: drawn from a generator seeded again, so every batch repeated the same noise).
@@ -311,13 +310,10 @@ def data_classifier(split, modality: str = "w", out_dir=None) -> LogisticProbe:
     process and shared by every model scored there, and kept under ``out_dir/runs/<data
     set>/classifiers/`` when ``out_dir`` is given (:func:`mvae_lib.evaluate.kept_probe`), so that the
     worker processes of a table, and later commands, fit it once (5 s of CPU a split)."""
-    key = (split.name, split.index, modality, len(split.y_train), float(split.train[modality].sum()))
-    if key not in _CLASSIFIERS:
-        spec = {"kind": "data classifier", "dataset": split.name, "split": split.index, "modality": modality,
-                "n": len(split.y_train), "data": data_hash(split.train[modality], split.y_train)}
-        _CLASSIFIERS[key] = kept_probe(out_dir, f"classifier-{modality}-split{split.index}", spec,
-                                       lambda: fit_probe(split.train[modality], split.y_train))
-    return _CLASSIFIERS[key]
+    spec = {"kind": "data classifier", "dataset": split.name, "split": split.index, "modality": modality,
+            "n": len(split.y_train), "data": data_hash(split.train[modality], split.y_train)}
+    return kept_probe(out_dir, f"classifier-{modality}-split{split.index}", spec,
+                      lambda: fit_probe(split.train[modality], split.y_train))
 
 
 LIKELIHOOD_SEED = 0  #: seeds the choice of the test examples whose log-likelihoods are estimated

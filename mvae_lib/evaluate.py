@@ -138,19 +138,29 @@ def _newton(Z, S, C, steps: int = 100, tol: float = 1e-10):
     return theta[:-1].contiguous(), theta[-1].contiguous()
 
 
+_KEPT: dict[str, LogisticProbe] = {}  # kept_probe's probes of this process, by name and spec
+
+
 def kept_probe(out_dir, name: str, spec: dict, fit: Callable[[], LogisticProbe]) -> LogisticProbe:
-    """``fit()``, kept in ``out_dir/runs/<spec["dataset"]>/classifiers/`` as ``<name>-<hash of spec>``
-    so that every process and command given ``out_dir`` fits it once (None: just ``fit()``).
+    """``fit()``, once per process, and kept in ``out_dir/runs/<spec["dataset"]>/classifiers/``
+    as ``<name>-<hash of spec>`` so that every process and command given ``out_dir`` fits it
+    once (None: kept in this process only).
 
     For probes that depend on the data alone (the coherence classifiers): ``spec`` must
     name everything ``fit`` reads. Two processes asking at once: one fits, the other waits.
     """
-    if out_dir is None:
-        return fit()
     from . import runcache
-    folder = Path(out_dir) / "runs" / spec["dataset"] / "classifiers"
+    key = runcache.key_of(name, spec)
+    if key not in _KEPT:
+        _KEPT[key] = fit() if out_dir is None else _kept_on_disk(Path(out_dir), key, spec, fit)
+    return _KEPT[key]
+
+
+def _kept_on_disk(out_dir: Path, key: str, spec: dict, fit) -> LogisticProbe:
+    from . import runcache
+    folder = out_dir / "runs" / spec["dataset"] / "classifiers"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (runcache.key_of(name, spec) + ".json")
+    path = folder / (key + ".json")
 
     def make():
         probe = fit()

@@ -9,6 +9,7 @@ from mvae_lib.config import ModelConfig, Preset, TrainConfig
 from mvae_lib.datasets import DataError, QUADRANTS, join_digit, load_split, mnist_digits
 from mvae_lib.models import build_model
 from mvae_lib.results import Results
+from mvae_lib import evaluate
 from mvae_lib import table4 as t4
 
 TINY = Preset("tiny4", ModelConfig(hidden=(8,), latent=3), TrainConfig(epochs=1, batch_size=500, seed=1))
@@ -116,7 +117,7 @@ def test_table4_runs_and_scores_are_saved_and_reused(tiny_table4, monkeypatch):
     assert len(kept) == 1
     split = t4.scored_examples(load_split("mnist-quadrants", 0), FAST.examples)
     fitted = t4.digit_classifier(split)
-    monkeypatch.setattr(t4, "_CLASSIFIERS", {})
+    monkeypatch.setattr(evaluate, "_KEPT", {})  # a new process: nothing fitted in it yet
     monkeypatch.setattr(t4, "fit_probe", no_training)
     loaded = t4.digit_classifier(split, out)
     np.testing.assert_array_equal(loaded.weight, fitted.weight)

@@ -141,6 +141,11 @@ VERDICT_HEADINGS = {"acc": "probe, k={k}", "acc_joint": "probe, one code", "acc_
 SYMBOL = {"above": "▲", "below": "▼", "level with": "=", "too few splits to judge": "?"}
 
 
+def _verdict_cell(c, digits: int) -> str:
+    """A table cell: the mean paired difference and its verdict's :data:`SYMBOL`."""
+    return f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}"
+
+
 def verdict_phrase(c, digits: int = 3, unit: str = "") -> str:
     """A verdict for a sentence: ``**above** (+0.123, Holm-adjusted p = ...)`` (``unit`` after
     the number: ``" nats"``), or, below
@@ -168,8 +173,7 @@ def markdown_verdicts4(comparisons, columns, caption: str | None = None, name: s
             if c is None:
                 cells.append("")
                 continue
-            digits = _digits(m)
-            cells.append(f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}")
+            cells.append(_verdict_cell(c, _digits(m)))
         if any(cells):  # a row none of whose columns is judged here is left out
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return captioned("\n".join(lines), caption, name)
@@ -190,6 +194,6 @@ def markdown_sohn_verdicts(comparisons, configs, caption: str | None = None, nam
         for metric, digits in (("ll_cond", 1), ("coherence", 3)):
             for conf in configs:
                 c = by.get((label, metric, key_of(conf)))
-                cells.append("" if c is None else f"{c.mean:+.{digits}f}\u00a0{SYMBOL[c.verdict]}")
+                cells.append("" if c is None else _verdict_cell(c, digits))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return captioned("\n".join(lines), caption, name)
