@@ -173,7 +173,8 @@ def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     monkeypatch.setattr(build_book, "BUILD", tmp_path)
     monkeypatch.setattr(build_book, "stage", lambda src: None)
     monkeypatch.setattr(build_book, "machine", lambda device: {})
-    monkeypatch.setattr(build_book, "execute", lambda src, parameters, timings, record: seen.update(parameters))
+    monkeypatch.setattr(build_book, "execute",
+                        lambda src, parameters, timings, record, jobs: seen.update(parameters, jobs=jobs))
     monkeypatch.setattr(build_book.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
     build_book.main([])
     assert seen["quick"] is False and seen["splits"] is None and seen["epochs"] is None
@@ -181,6 +182,11 @@ def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     assert seen["quick"] is True
     build_book.main(["--full"])  # the default, still accepted
     assert seen["quick"] is False
+    assert seen["jobs"] == build_book.default_jobs()
+    build_book.main(["--jobs", "1"])
+    assert seen["jobs"] == 1
+    with pytest.raises(SystemExit):  # argparse's error: a clear message, nothing run
+        build_book.main(["--jobs", "0"])
 
 
 CODE_WIDTH = 86  # characters of a code line that fit a 1280-px window (mvae_lib/sphinx_interactive.py)

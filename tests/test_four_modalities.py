@@ -191,3 +191,22 @@ def test_mopoe_products_at_once_are_the_products_one_by_one():
         one = mopoe.subset_posterior(data, s)
         torch.testing.assert_close(q.mu[i], one.mu)
         torch.testing.assert_close(q.logvar[i], one.logvar)
+
+
+def test_mopoe_posterior_encodes_each_modality_once_and_is_the_mixture_of_the_products():
+    torch.manual_seed(11)
+    mopoe, data = build_model("MoPoE", MODS, CFG), batch()
+    calls = []
+    for m, enc in mopoe.encoders.items():
+        enc.register_forward_hook(lambda *args, m=m: calls.append(m))
+    for given in (None, ("a", "c", "d"), ("b",)):
+        calls.clear()
+        q = mopoe.posterior(data, given=given)
+        names = mopoe.given(given)
+        assert sorted(calls) == sorted(names)  # each expert once, not once per subset
+        wanted = [s for s in mopoe.subsets if set(s) <= set(names)]
+        parts = q.components if isinstance(q, Mixture) else [q]
+        assert len(parts) == len(wanted)
+        for part, s in zip(parts, wanted):
+            one = mopoe.subset_posterior(data, s)  # computes its own experts
+            assert torch.equal(part.mu, one.mu) and torch.equal(part.logvar, one.logvar)

@@ -216,11 +216,15 @@ class MoPoE(ExpertsModel):
         names = [m.name for m in modalities]
         self.subsets = [s for r in range(1, len(names) + 1) for s in combinations(names, r)]
 
-    def subset_posterior(self, inputs, subset) -> Gaussian:
+    def subset_posterior(self, inputs, subset, experts: Mapping[str, Gaussian] | None = None) -> Gaussian:
         """:math:`q_s`: the product of the experts of the modalities in ``subset`` (no prior
-        expert; a single modality's expert itself)."""
-        experts = self.experts(inputs, subset)
-        return experts[0] if len(experts) == 1 else product_of_experts(experts, prior=False)
+        expert; a single modality's expert itself). ``experts``: the experts already computed,
+        by modality (default: computed here)."""
+        if experts is None:
+            found = self.experts(inputs, subset)
+        else:
+            found = [experts[m] for m in self.given(subset)]
+        return found[0] if len(found) == 1 else product_of_experts(found, prior=False)
 
     def all_subset_posteriors(self, inputs: Mapping[str, Tensor]) -> Gaussian:
         """Every subset's product at once, stacked in the order of ``subsets``: mu and logvar
@@ -250,8 +254,9 @@ class MoPoE(ExpertsModel):
         return q.rsample(1, generator)[0]
 
     def posterior(self, inputs, given=None) -> Gaussian | Mixture:
-        given = set(self.given(given))
-        parts = [self.subset_posterior(inputs, s) for s in self.subsets if set(s) <= given]
+        given = self.given(given)
+        experts = dict(zip(given, self.experts(inputs, given)))  # each once, for every subset
+        parts = [self.subset_posterior(inputs, s, experts) for s in self.subsets if set(s) <= set(given)]
         return parts[0] if len(parts) == 1 else Mixture(parts)
 
     def loss(self, inputs: Mapping[str, Tensor], kl_weight: float = 1.0) -> dict[str, Tensor]:
