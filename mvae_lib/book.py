@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from .datasets import Split, get_dataset, load_split
 from .results import Results
+from .runner import keep_workers
 from .runs import Run, get_run, resolve_preset
 from .tables import run_table
 from .stats import Comparison, compare
@@ -243,10 +245,11 @@ class Chapter:
         return compare(results, a, b, self.n_epochs, metric)
 
     def glue(self, name: str, value) -> None:
-        """Hand ``value`` to the text, as ``{glue:text}`name``` (myst-nb), without showing it here."""
-        from myst_nb import glue
+        """Hand ``value`` to the text, as ``{glue:text}`name``` (myst-nb), without showing it here
+        (:func:`mvae_lib.present.interactive.glue`)."""
+        from .present.interactive import glue
 
-        glue(name, value, display=False)
+        glue(name, value)
 
     def glue_markdown(self, name: str, text: str) -> None:
         """Hand a Markdown phrase to the text, as ``{glue:md}`name``` (rendered, not quoted)."""
@@ -331,8 +334,19 @@ class Chapter:
 def setup(quick: bool = True, dataset: str = "mnist-halves", data_root=None, device: str = "auto",
           runs_dir="../_build/mvae_runs", splits: int | None = None, epochs: int | None = None) -> Chapter:
     """A chapter's set-up from its parameters cell (the arguments are its variables; see the
-    chapter "Introduction" for what each means): the :class:`Chapter` its code works with."""
+    chapter "Introduction" for what each means): the :class:`Chapter` its code works with.
+
+    In a Jupyter kernel it also keeps the worker processes of the chapter's grids for its next
+    grid (:func:`mvae_lib.runner.keep_workers`): they start once per chapter, not per grid."""
+    if _in_ipython_kernel():
+        keep_workers()
     return Chapter(BookMode.make(quick, dataset, splits, epochs), data_root, device, runs_dir)
+
+
+def _in_ipython_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def show_source(*objects) -> None:

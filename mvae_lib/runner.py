@@ -115,10 +115,15 @@ def run_jobs(fn: Callable, jobs: dict, *, workers: int = 1, devices=(None,), pro
         return
     workers = min(workers, len(jobs))
     devices = list(devices)
-    pool = worker_processes.start(workers, devices[:workers] if len(devices) > 1 else None)
+    own = devices[:workers] if len(devices) > 1 else None
+    kept = (workers, None if own is None else tuple(own))
+    pool = _KEPT.pop(kept, None)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = worker_processes.start(workers, own)
     submit = lambda kwargs: pool.submit(worker_processes.call, fn, kwargs, imports)
     futures = {submit(kwargs): (key, kwargs) for key, kwargs in jobs.items()}
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    finished = False
     try:
         while futures:
             done, _ = wait_futures(futures, return_when=FIRST_COMPLETED)
@@ -130,9 +135,33 @@ def run_jobs(fn: Callable, jobs: dict, *, workers: int = 1, devices=(None,), pro
                 else:
                     bar.update()
                     yield key, result
+        finished = True
     except (KeyboardInterrupt, GeneratorExit):
         worker_processes.stop(pool)  # each releases the run it holds and exits; finished work stays saved
         raise
     finally:
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)  # after an error: the jobs in progress finish, saved
+        if finished and _keep and not getattr(pool, "_broken", False):
+            _KEPT[kept] = pool  # idle until this process's next grid
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)  # after an error: the jobs in progress finish, saved
+
+
+_keep = False
+_KEPT: dict = {}  # (workers, devices) -> an idle pool, while keep_workers is on
+
+
+def keep_workers(keep: bool = True) -> None:
+    """Keep the worker processes of a finished grid for this process's next one (``keep``),
+    or stop the kept ones (``keep=False``, the default state).
+
+    Starting a worker costs about 3.5 s of CPU (importing torch and the library, then torch's
+    compiler stack when the first optimizer is made); a chapter of the book runs several
+    grids, so its kernel keeps its workers (:func:`mvae_lib.book.setup`). Kept workers wait
+    idle between grids and still end with this process; a grid that fails or is stopped
+    stops its workers, as without keeping."""
+    global _keep
+    _keep = keep
+    if not keep:
+        while _KEPT:
+            _KEPT.popitem()[1].shutdown(wait=True, cancel_futures=True)

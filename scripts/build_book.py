@@ -36,7 +36,6 @@ import nbformat
 import papermill
 import yaml
 
-from mvae_lib.present.interactive import BOOK_BUILD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -100,12 +99,15 @@ def write_report(src: Path, record: dict) -> None:
 REPORT_CHAPTER = "book/build_report"
 
 
-def default_jobs() -> int:
-    """Chapters executed at a time: two where there are two cores or more. Most of a chapter's
-    time outside training is one busy core (its kernel's start, scoring, figures), so a second
-    chapter fills the other; the runs they share are trained once (a chapter that needs a run
-    another is training waits for it, :mod:`mvae_lib.claims`)."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+def default_jobs(quick: bool) -> int:
+    """Chapters executed at a time: in a quick build two where there are two cores or more,
+    else one. Most of a chapter's time outside training is one busy core (its kernel's start,
+    scoring, figures), so a second chapter fills the other; the runs they share are trained
+    once (a chapter that needs a run another is training waits for it, :mod:`mvae_lib.claims`).
+    The full build runs one at a time: its pages report how long each model took to train
+    (Table 3's cost box, the MoPoE estimators' cost), and two chapters sharing the cores
+    would slow some runs and not others."""
+    return 2 if quick and (os.cpu_count() or 1) >= 2 else 1
 
 
 def run_chapter(chapter: str, ipynb: str, params: dict) -> tuple[float, float, str | None]:
@@ -132,6 +134,9 @@ def execute(src: Path, parameters: dict, timings: dict, record: dict, jobs: int 
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     record["chapters"], record["jobs"] = [], jobs
     # the chapters' kernels inherit it: explorers then show a static rendering, not widgets
+    # (imported here: a process that runs chapters imports this script, and needs no torch)
+    from mvae_lib.present.interactive import BOOK_BUILD_ENV
+
     os.environ[BOOK_BUILD_ENV] = "1"
     if jobs > 1:
         # More busy threads than cores: OpenMP threads that spin while they wait for work
@@ -238,7 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-dir", default=None,
                         help="saved runs shared by the chapters (default: BUILD_DIR/mvae_runs)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="chapters executed at a time (default: 2 on two or more cores, else 1); "
+                        help="chapters executed at a time (default: 2 for --quick on two or more cores, else 1); "
                              "the chapters share their runs, so a run is still trained once")
     parser.add_argument("--skip-execute", action="store_true", help="render the last executed copies again")
     args = parser.parse_args(argv)
@@ -257,7 +262,7 @@ def main(argv=None) -> int:
         record = {"mode": "quick" if args.quick else "full", "dataset": args.dataset,
                   "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "machine": machine(args.device)}
-        execute(src, parameters, timings, record, default_jobs() if args.jobs is None else args.jobs)
+        execute(src, parameters, timings, record, default_jobs(args.quick) if args.jobs is None else args.jobs)
     t_html = time.perf_counter()
     cmd = ["jupyter-book", "build", str(src), "--path-output", str(build / "book"), "-W", "-n", "--keep-going"]
     print(" ".join(cmd), flush=True)

@@ -182,7 +182,9 @@ def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     assert seen["quick"] is True
     build_book.main(["--full"])  # the default, still accepted
     assert seen["quick"] is False
-    assert seen["jobs"] == build_book.default_jobs()
+    assert seen["jobs"] == 1  # the full build: one chapter at a time (its pages report training times)
+    build_book.main(["--quick"])
+    assert seen["jobs"] == build_book.default_jobs(True)
     build_book.main(["--jobs", "1"])
     assert seen["jobs"] == 1
     with pytest.raises(SystemExit):  # argparse's error: a clear message, nothing run

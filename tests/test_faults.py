@@ -378,3 +378,37 @@ def test_the_command_line_says_a_full_disk_in_one_line_and_a_rerun_heals(tmp_pat
     assert main(argv) == 0
     assert "trained and saved" in capsys.readouterr().out
     assert not list((tmp_path / "out").rglob("*.tmp")) and not list((tmp_path / "out").rglob("*.claim"))
+
+
+def _worker_pid(k: int) -> int:
+    return os.getpid()
+
+
+def test_kept_workers_serve_the_next_grid_and_stop_when_asked():
+    from mvae_lib import runner
+
+    jobs = {k: {"k": k} for k in range(4)}
+    try:
+        runner.keep_workers()
+        first = set(dict(runner.run_jobs(_worker_pid, jobs, workers=2, progress=False)).values())
+        second = set(dict(runner.run_jobs(_worker_pid, jobs, workers=2, progress=False)).values())
+        assert os.getpid() not in first and second <= first  # the same processes, started once
+        assert all(_alive(p) for p in first)  # idle, waiting for the next grid
+    finally:
+        runner.keep_workers(False)
+    assert not runner._KEPT
+    deadline = time.time() + 10
+    while any(_alive(p) for p in first) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in first), "kept workers outlived keep_workers(False)"
+    # without keeping, a grid's workers end with it
+    third = set(dict(runner.run_jobs(_worker_pid, jobs, workers=2, progress=False)).values())
+    assert not third & first and not runner._KEPT
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False

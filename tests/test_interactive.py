@@ -117,14 +117,12 @@ def test_bar_chart_rejects_values_that_do_not_match_the_rows():
 
 
 def test_glue_figure_shows_the_figure_live_but_not_in_a_book_build(monkeypatch):
-    import myst_nb
-
     shown, glued = [], []
-    monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display: glued.append((name, display)))
+    monkeypatch.setattr(interactive, "glue", lambda name, obj: glued.append(name))
     figure = SimpleNamespace(show=lambda: shown.append(1))
     monkeypatch.setenv(interactive.BOOK_BUILD_ENV, "1")
     interactive.glue_figure("f", figure)
-    assert glued == [("f", False)] and shown == []
+    assert glued == ["f"] and shown == []
     monkeypatch.delenv(interactive.BOOK_BUILD_ENV)
     interactive.glue_figure("f", figure)
     assert shown == [1]
@@ -201,3 +199,25 @@ def test_halves_strip_puts_digits_side_by_side_or_stacked():
     assert wide.shape == (28, 84) and tall.shape == (84, 28)
     np.testing.assert_allclose(wide[:, 28:56], join_halves(pixels[3], w[1])[0], atol=1e-12)
     np.testing.assert_allclose(tall[28:56], wide[:, 28:56])
+
+
+def test_glue_writes_the_record_myst_nb_writes(monkeypatch):
+    """Our glue (which spares each kernel importing myst-nb) against myst-nb's own, on a
+    number, Markdown and a figure-like object with several MIME types."""
+    import IPython.display
+    import myst_nb.ext.glue
+    from IPython.display import Markdown
+
+    class Rich:
+        def _repr_mimebundle_(self, include=None, exclude=None):
+            return {"text/html": "<b>x</b>", "text/plain": "x"}
+
+    for value in (0.8125, Markdown("**above**, p = 0.01"), Rich()):
+        shown = []
+        capture = lambda obj, raw=False, metadata=None: shown.append((obj, raw, metadata))  # noqa: E731
+        monkeypatch.setattr(IPython.display, "display", capture)
+        monkeypatch.setattr(myst_nb.ext.glue, "ipy_display", capture)
+        interactive.glue("v", value)
+        myst_nb.ext.glue.glue("v", value, display=False)
+        assert len(shown) == 2 and shown[0] == shown[1], shown
+        assert shown[0][2]["scrapbook"] == {"name": "v", "mime_prefix": interactive.GLUE_PREFIX}

@@ -181,12 +181,11 @@ def test_a_chapter_glues_cells_verdicts_and_figures(monkeypatch):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import myst_nb
-
     import mvae_lib.book as book
+    from mvae_lib.present import interactive
 
     glued = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: (value, display)}))
+    monkeypatch.setattr(interactive, "glue", lambda name, value: glued.update({name: (value, False)}))
     chapter = book.setup()
     r = results({("AE", 1): [0.6, 0.7, 0.8], ("VAE", 1): [0.5, 0.6, 0.7]})
     chapter.glue_cells("t1", r, [("AE", 1)])

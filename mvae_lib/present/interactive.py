@@ -96,10 +96,27 @@ class InteractiveFigure:
         show(self.make())  # a layout of its own: self.layout may be in the page's document
 
 
+#: The MIME prefix of a glued value that is not shown where it is glued (myst-nb's
+#: ``GLUE_PREFIX``, from papermill's scrapbook records).
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value) -> None:
+    """Glue ``value`` under ``name`` for the page's ``{glue:...}`` roles and directives, not shown
+    here: the output ``myst_nb.glue(name, value, display=False)`` writes (its display data,
+    each MIME type prefixed with :data:`GLUE_PREFIX`, and ``{"scrapbook": {"name": name,
+    "mime_prefix": GLUE_PREFIX}}`` in the metadata), without importing myst-nb, which
+    imports Sphinx and costs each chapter's kernel about 2 s."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+
+
 def glue_figure(name: str, figure: InteractiveFigure) -> None:
     """Glue ``figure`` for a ``{glue:figure}`` of the page; run live, also show it here."""
-    from myst_nb import glue
-
-    glue(name, figure, display=False)
+    glue(name, figure)
     if not in_book_build():
         figure.show()
