@@ -374,24 +374,24 @@ def build_report(record: dict | None) -> str:
              f"- CPU: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads)",
              f"- device the models trained on: `{m['device']}`",
              f"- torch {m['torch']}, Python {m['python']}",
-             f"- platform: `{m['platform']}`", "",
-             # a caption line, not a {table} directive: Sphinx would number it "Table 1" on this
-             # unnumbered page, which reads as the paper's Table 1
-             "**Execution time of each chapter** in this build (papermill, wall clock), in the order "
-             "the chapters started:", ""]
+             f"- platform: `{m['platform']}`", ""]
     jobs = record.get("jobs", 1)
     if jobs > 1:
-        lines[-1:-1] = [f"The chapters ran {jobs} at a time, each next one starting when one ended, so their "
-                        "times overlap: a chapter's time includes waiting for the cores, and for a run "
-                        "another chapter was training. The column *started* is when each began, in "
-                        "seconds after the first.", ""]
-    lines += ["| chapter | started | seconds |", "|:--|--:|--:|"]
+        lines += [f"The chapters ran {jobs} at a time, each next one starting when one ended, so their "
+                  "times overlap: a chapter's time includes waiting for the cores, and for a run "
+                  "another chapter was training. The column *started* is when each began, in "
+                  "seconds after the first.", ""]
+    # a caption line, not a {table} directive: Sphinx would number it "Table 1" on this
+    # unnumbered page, which reads as the paper's Table 1
+    lines += ["**Execution time of each chapter** in this build (papermill, wall clock), in the order "
+              "the chapters started:", "", "| chapter | started | seconds |", "|:--|--:|--:|"]
+    chapters = [c for c in record["chapters"]  # not this page (present when it is rerun after a build)
+                if c["chapter"] != "book/build_report"]
+    first = min((c["start"] for c in chapters if "start" in c), default=0.0)
     total = 0.0
-    for c in record["chapters"]:
-        if c["chapter"] == "book/build_report":  # this page (present when it is rerun after a build)
-            continue
+    for c in chapters:
         total += c["seconds"]
-        start = f"{c['start']:.1f}" if "start" in c else ""
+        start = f"{c['start'] - first:.1f}" if "start" in c else ""
         lines.append(f"| {{doc}}`{c['title']} </{c['chapter']}>` | {start} | {c['seconds']:.1f} |")
     if "wall_seconds" in record:
         lines += [f"| **all chapters before this one, from the first start to the last end** | | "

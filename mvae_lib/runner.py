@@ -157,7 +157,7 @@ def keep_workers(keep: bool = True) -> None:
 
     Starting a worker costs about 3.5 s of CPU (importing torch and the library, then torch's
     compiler stack when the first optimizer is made); a chapter of the book runs several
-    grids, so its kernel keeps its workers (:func:`mvae_lib.book.setup`). Kept workers wait
+    grids, so its kernel keeps its workers (``mvae_lib.book.setup``). Kept workers wait
     idle between grids and still end with this process; a grid that fails or is stopped
     stops its workers, as without keeping."""
     global _keep

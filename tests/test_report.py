@@ -129,8 +129,17 @@ def test_build_report():
                            {"chapter": "book/mvae", "title": "The MVAE", "seconds": 1.0},
                            {"chapter": "book/build_report", "title": "How this book was built", "seconds": 5.0}]}
     md = build_report(record)
-    assert "Some CPU, 2 cores" in md and "{doc}`The VAE </book/vae>` | 12.3 |" in md and "**13.3**" in md
+    assert "Some CPU, 2 cores" in md and "{doc}`The VAE </book/vae>` |  | 12.3 |" in md and "**13.3**" in md
     assert "How this book was built" not in md  # the page does not list itself
+    assert "at a time" not in md  # a record of one chapter at a time (or from before --jobs)
+    # two at a time: start times, the wall clock from first start to last end, and the sum apart
+    record.update(jobs=2, wall_seconds=10.5)
+    record["chapters"][0]["start"], record["chapters"][1]["start"] = 2.0, 3.25  # after the workers' start
+    md = build_report(record)
+    assert "ran 2 at a time" in md and "{doc}`The VAE </book/vae>` | 0.0 | 12.3 |" in md
+    assert "{doc}`The MVAE </book/mvae>` | 1.2 | 1.0 |" in md
+    assert md.index("at a time") < md.index("**Execution time of each chapter**")  # a paragraph of its own
+    assert "from the first start to the last end** | | **10.5** |" in md and "added up | | 13.3 |" in md
 
 
 def test_relation_reads_one_split_with_a_tolerance():
