@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 
@@ -113,15 +114,25 @@ def run_jobs(fn: Callable, jobs: dict, *, workers: int = 1, devices=(None,), pro
                 else:
                     yield key, result
         return
-    workers = min(workers, len(jobs))
+    # a kept pool has the workers asked for, to serve a later, larger grid too; it is kept by
+    # that number and the devices, so a process that always asks for the same keeps one pool
+    workers = workers if _keep else min(workers, len(jobs))
     devices = list(devices)
     own = devices[:workers] if len(devices) > 1 else None
     kept = (workers, None if own is None else tuple(own))
     pool = _KEPT.pop(kept, None)
-    if pool is None or getattr(pool, "_broken", False):
+    if pool is not None and getattr(pool, "_broken", False):
+        pool.shutdown(wait=True, cancel_futures=True)
+        pool = None
+    if pool is None:
         pool = worker_processes.start(workers, own)
     submit = lambda kwargs: pool.submit(worker_processes.call, fn, kwargs, imports)
-    futures = {submit(kwargs): (key, kwargs) for key, kwargs in jobs.items()}
+    try:
+        futures = {submit(kwargs): (key, kwargs) for key, kwargs in jobs.items()}
+    except BrokenProcessPool:  # a kept pool whose worker died while it waited
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = worker_processes.start(workers, own)
+        futures = {submit(kwargs): (key, kwargs) for key, kwargs in jobs.items()}
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     finished = False
     try:
@@ -141,7 +152,7 @@ def run_jobs(fn: Callable, jobs: dict, *, workers: int = 1, devices=(None,), pro
         raise
     finally:
         bar.close()
-        if finished and _keep and not getattr(pool, "_broken", False):
+        if finished and _keep and not getattr(pool, "_broken", False) and kept not in _KEPT:
             _KEPT[kept] = pool  # idle until this process's next grid
         else:
             pool.shutdown(wait=True, cancel_futures=True)  # after an error: the jobs in progress finish, saved

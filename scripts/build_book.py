@@ -19,16 +19,18 @@ time once it has run. The last chapter, ``book/build_report``, reads it and show
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import json
 import multiprocessing
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import jupytext
@@ -110,6 +112,18 @@ def default_jobs(quick: bool) -> int:
     return 2 if quick and (os.cpu_count() or 1) >= 2 else 1
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """In a process that runs chapters: end when the build ends, even if it is killed (Linux:
+    the kernel sends SIGTERM; the chapter's own kernel then ends with this process)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the build ended before prctl took effect
+        os._exit(1)
+
+
 def run_chapter(chapter: str, ipynb: str, params: dict) -> tuple[float, float, str | None]:
     """Execute one chapter in place: ``(start, seconds, failure)``, ``start`` on the clock of
     :func:`time.time` and ``failure`` None or why it failed (a process of its own when chapters
@@ -166,7 +180,8 @@ def execute(src: Path, parameters: dict, timings: dict, record: dict, jobs: int 
         record["chapters"].append({"chapter": chapter, "title": title(md_source(chapter)),
                                    "start": round(start - t_start, 2), "seconds": round(seconds, 2)})
         record["chapters"].sort(key=lambda c: c["start"])
-        spans = [(c["start"], c["start"] + c["seconds"]) for c in record["chapters"]]
+        spans = [(c["start"], c["start"] + c["seconds"]) for c in record["chapters"]
+                 if c["chapter"] != REPORT_CHAPTER]
         record["wall_seconds"] = round(max(e for _, e in spans) - min(b for b, _ in spans), 2)
         write_report(src, record)  # as it goes: the last chapter reads every earlier one
         collapse_injected_parameters(Path(ipynb))
@@ -175,17 +190,37 @@ def execute(src: Path, parameters: dict, timings: dict, record: dict, jobs: int 
         for chapter, ipynb, params in todo:
             done(chapter, ipynb, *run_chapter(chapter, ipynb, params))
     else:
-        # spawned workers: a forked copy of this process would share its open sockets and locks
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_chapter, *t): t for t in todo}
+        # spawned workers (a forked copy of this process would share its open sockets and
+        # locks) that end with this process, however it ends: a chapter's kernel ends with
+        # the process that started it
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
+            queue, running, failure = list(todo), {}, None
             try:
-                for future in as_completed(futures):
-                    chapter, ipynb, _ = futures[future]
-                    done(chapter, ipynb, *future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
+                while queue or running:
+                    while queue and len(running) < jobs and failure is None:  # no more than jobs started
+                        t = queue.pop(0)
+                        running[pool.submit(run_chapter, *t)] = t
+                    if not running:
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        chapter, ipynb, _ = running.pop(future)
+                        start, seconds, error = future.result()
+                        if error is not None:
+                            failure = failure or error
+                            if running:  # say it now: the chapters still running are let finish
+                                print(f"{error}\n(waiting for {len(running)} chapter(s) still running)",
+                                      file=sys.stderr, flush=True)
+                            continue
+                        done(chapter, ipynb, start, seconds, None)
+            except KeyboardInterrupt:  # Ctrl-C: stop the chapters now (their kernels follow them)
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
                 raise
+            if failure is not None:
+                sys.exit(failure)
     for chapter, ipynb, params in last:
         done(chapter, ipynb, *run_chapter(chapter, ipynb, params))
 

@@ -164,6 +164,53 @@ def test_the_build_leaves_the_readers_book_alone(built_book):
     assert READERS_BOOK["after"] == READERS_BOOK["before"], "the tests' build changed _build/html"
 
 
+NOTEBOOK = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# {title}
+
+```{{code-cell}} ipython3
+{code}
+```
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_chapters_run_jobs_at_a_time_and_a_failure_stops_the_build(monkeypatch, tmp_path, jobs):
+    """Real kernels on three tiny chapters: the record lists those that ran, with their start
+    times; a failing chapter ends the build with its name and cell, and the report chapter,
+    which runs last, is not run."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import build_book
+
+    code = {"c/a": "print('a')", "c/b": "raise ValueError('boom')", "c/c": "print('c')",
+            build_book.REPORT_CHAPTER: "print('report')"}
+    src = tmp_path / "src"
+    for chapter, body in code.items():
+        (src / chapter).parent.mkdir(parents=True, exist_ok=True)
+        (src / f"{chapter}.md").write_text(NOTEBOOK.format(title=chapter, code=body))
+    monkeypatch.setattr(build_book, "chapters", lambda: list(code))
+    monkeypatch.setattr(build_book, "md_source", lambda chapter: src / f"{chapter}.ipynb")
+    monkeypatch.setattr(build_book, "title", lambda md: md.stem)
+    record = {}
+    with pytest.raises(SystemExit, match=r"chapter c/b failed in cell \d+: ValueError: boom"):
+        build_book.execute(src, {"runs_dir": str(tmp_path / "runs")}, {}, record, jobs)
+    ran = [c["chapter"] for c in json.loads((src / build_book.REPORT).read_text())["chapters"]]
+    assert "c/a" in ran and "c/b" not in ran and build_book.REPORT_CHAPTER not in ran
+    assert record["jobs"] == jobs and all(c["start"] >= 0 for c in record["chapters"])
+    # one at a time, the chapter after the failing one never starts; two at a time it may
+    # have started beside it, and is let finish
+    assert ("c/c" in ran) <= (jobs > 1)
+
+
 def test_main_command_builds_the_full_book(monkeypatch, tmp_path):
     """Without flags the build script builds the full reproduction; --quick is opt-in."""
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))
