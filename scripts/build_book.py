@@ -114,7 +114,9 @@ def default_jobs(quick: bool) -> int:
 
 def _die_with_parent(parent_pid: int) -> None:
     """In a process that runs chapters: end when the build ends, even if it is killed (Linux:
-    the kernel sends SIGTERM; the chapter's own kernel then ends with this process)."""
+    the kernel sends SIGTERM; the chapter's own kernel then ends with this process). The
+    grid workers' ``mvae_lib.workers._die_with_parent``, less its portable fallback thread:
+    importing it would import torch in each of these processes, which only start kernels."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -216,8 +218,9 @@ def execute(src: Path, parameters: dict, timings: dict, record: dict, jobs: int 
                             continue
                         done(chapter, ipynb, start, seconds, None)
             except KeyboardInterrupt:  # Ctrl-C: stop the chapters now (their kernels follow them)
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.terminate()
+                from mvae_lib import workers
+
+                workers.stop(pool)
                 raise
             if failure is not None:
                 sys.exit(failure)
